@@ -1,0 +1,511 @@
+// Layer: wiring. Configuration from environment variables through env-schema (ajv with coercion
+// and defaults). Every problem is collected and reported at once, each with the variable's name
+// and what would be valid; a misspelled CONNTRACK_EXPORTER_* variable is an error (env-schema
+// drops unknown keys silently). The standard OTEL_* variables are validated here too, because
+// nothing else reads them without sdk-node. Never exits: main.ts decides.
+
+import envSchema from 'env-schema';
+import { ExporterError } from '../errors.js';
+
+export const COLLECTOR_NAMES = ['table', 'cpu_stats', 'expect_stats', 'sysctl', 'flows'] as const;
+export type EnabledCollector = (typeof COLLECTOR_NAMES)[number];
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+const SOURCES = ['auto', 'netlink', 'procfs'] as const;
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+const COMPRESSIONS = ['gzip', 'none'] as const;
+const TEMPORALITIES = ['cumulative', 'delta', 'lowmemory'] as const;
+const METRICS_EXPORTERS = ['prometheus', 'otlp', 'none'] as const;
+
+interface VarSpec {
+  readonly type: 'string' | 'integer' | 'number' | 'boolean';
+  readonly default?: string | number | boolean;
+  readonly enum?: readonly string[];
+  readonly minimum?: number;
+  readonly maximum?: number;
+  /** What a valid value looks like, for error messages and the README. */
+  readonly valid: string;
+  readonly description: string;
+}
+
+/** Every variable the exporter reads. The README's configuration table is generated from this. */
+export const VARIABLES: Readonly<Record<string, VarSpec>> = {
+  CONNTRACK_EXPORTER_LISTEN_ADDRESS: {
+    type: 'string',
+    default: ':9469',
+    valid: 'host:port, e.g. ":9469", "127.0.0.1:9469" or "[::1]:9469" (port 0-65535)',
+    description: 'Address the HTTP server listens on (empty host: all interfaces).',
+  },
+  CONNTRACK_EXPORTER_METRICS_PATH: {
+    type: 'string',
+    default: '/metrics',
+    valid: 'a path starting with "/"',
+    description: 'Path of the Prometheus endpoint.',
+  },
+  CONNTRACK_EXPORTER_LOG_LEVEL: {
+    type: 'string',
+    default: 'info',
+    enum: LOG_LEVELS,
+    valid: LOG_LEVELS.join(', '),
+    description: 'Log level of the JSON logs on stderr.',
+  },
+  CONNTRACK_EXPORTER_COLLECTORS: {
+    type: 'string',
+    default: COLLECTOR_NAMES.join(','),
+    valid: `a comma-separated subset of ${COLLECTOR_NAMES.join(', ')}`,
+    description: 'Collectors to run.',
+  },
+  CONNTRACK_EXPORTER_SOURCE: {
+    type: 'string',
+    default: 'auto',
+    enum: SOURCES,
+    valid: SOURCES.join(', '),
+    description:
+      'auto: ctnetlink, falling back to sysctl/procfs without CAP_NET_ADMIN; netlink: ctnetlink only; procfs: never use ctnetlink.',
+  },
+  CONNTRACK_EXPORTER_PROC_PATH: {
+    type: 'string',
+    default: '/proc',
+    valid: 'an absolute path',
+    description: 'Where procfs is mounted (for the sysctl and /proc/net/stat fallbacks).',
+  },
+  CONNTRACK_EXPORTER_NETLINK_TIMEOUT_SECONDS: {
+    type: 'number',
+    default: 5,
+    minimum: 0.05,
+    maximum: 300,
+    valid: 'a number of seconds from 0.05 to 300',
+    description: 'Timeout of every ctnetlink call (for dumps: longest silence between two batches).',
+  },
+  CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: {
+    type: 'number',
+    default: 30,
+    minimum: 1,
+    maximum: 86400,
+    valid: 'a number of seconds from 1 to 86400',
+    description: 'Time between the starts of two flow passes (passes never overlap).',
+  },
+  CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: {
+    type: 'integer',
+    default: 250000,
+    minimum: 1,
+    maximum: 100000000,
+    valid: 'an integer from 1 to 100000000',
+    description: 'Flows decoded per pass; beyond it flows are sampled systematically and aggregates scaled.',
+  },
+  CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET: {
+    type: 'integer',
+    default: 300,
+    minimum: 10,
+    maximum: 100000,
+    valid: 'an integer from 10 to 100000',
+    description: 'Hard limit on the series of all flow metrics together; the excess is folded into "other".',
+  },
+  CONNTRACK_EXPORTER_FLOW_TOP_K: {
+    type: 'integer',
+    default: 10,
+    minimum: 1,
+    maximum: 1000,
+    valid: 'an integer from 1 to 1000',
+    description: 'K of the top-K port and address metrics.',
+  },
+  CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE: {
+    type: 'number',
+    default: 0,
+    minimum: 0,
+    maximum: 1,
+    valid: 'a ratio from 0 to 1 (0 disables skipping)',
+    description: 'Skip a flow pass while entries/limit is above this ratio, to spare an overloaded node.',
+  },
+  CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING: {
+    type: 'boolean',
+    default: false,
+    valid: 'true or false',
+    description:
+      'At start, turn on nf_conntrack_acct and nf_conntrack_timestamp in this netns (a sysctl write, never a table write).',
+  },
+  CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS: {
+    type: 'number',
+    default: 10,
+    minimum: 0,
+    maximum: 300,
+    valid: 'a number of seconds from 0 to 300',
+    description: 'Deadline for the final OTLP export and closing connections on SIGTERM.',
+  },
+  OTEL_METRICS_EXPORTER: {
+    type: 'string',
+    default: 'prometheus',
+    valid: 'a comma-separated list of prometheus, otlp (or none)',
+    description: 'Which exporters run: prometheus (the /metrics endpoint), otlp (push), or both.',
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    type: 'string',
+    default: 'http://localhost:4318',
+    valid: 'an http(s) URL; /v1/metrics is appended',
+    description: 'OTLP/HTTP base endpoint.',
+  },
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: {
+    type: 'string',
+    valid: 'an http(s) URL, used as is',
+    description: 'OTLP/HTTP metrics endpoint (overrides the base endpoint).',
+  },
+  OTEL_EXPORTER_OTLP_PROTOCOL: {
+    type: 'string',
+    default: 'http/protobuf',
+    enum: OTLP_PROTOCOLS,
+    valid: OTLP_PROTOCOLS.join(', '),
+    description: 'OTLP encoding.',
+  },
+  OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: {
+    type: 'string',
+    enum: OTLP_PROTOCOLS,
+    valid: OTLP_PROTOCOLS.join(', '),
+    description: 'OTLP encoding for metrics (overrides OTEL_EXPORTER_OTLP_PROTOCOL).',
+  },
+  OTEL_EXPORTER_OTLP_HEADERS: {
+    type: 'string',
+    valid: 'comma-separated key=value pairs (values URL-encoded)',
+    description: 'Headers sent with every OTLP request.',
+  },
+  OTEL_EXPORTER_OTLP_METRICS_HEADERS: {
+    type: 'string',
+    valid: 'comma-separated key=value pairs (values URL-encoded)',
+    description: 'Headers for OTLP metrics requests (merged over OTEL_EXPORTER_OTLP_HEADERS).',
+  },
+  OTEL_EXPORTER_OTLP_TIMEOUT: {
+    type: 'integer',
+    default: 10000,
+    minimum: 1,
+    maximum: 600000,
+    valid: 'milliseconds from 1 to 600000',
+    description: 'Timeout of one OTLP request.',
+  },
+  OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 600000,
+    valid: 'milliseconds from 1 to 600000',
+    description: 'Timeout of one OTLP metrics request (overrides OTEL_EXPORTER_OTLP_TIMEOUT).',
+  },
+  OTEL_EXPORTER_OTLP_COMPRESSION: {
+    type: 'string',
+    default: 'none',
+    enum: COMPRESSIONS,
+    valid: COMPRESSIONS.join(', '),
+    description: 'Compression of OTLP requests.',
+  },
+  OTEL_EXPORTER_OTLP_METRICS_COMPRESSION: {
+    type: 'string',
+    enum: COMPRESSIONS,
+    valid: COMPRESSIONS.join(', '),
+    description: 'Compression of OTLP metrics requests (overrides OTEL_EXPORTER_OTLP_COMPRESSION).',
+  },
+  OTEL_METRIC_EXPORT_INTERVAL: {
+    type: 'integer',
+    default: 60000,
+    minimum: 100,
+    maximum: 86400000,
+    valid: 'milliseconds from 100 to 86400000',
+    description: 'Time between two OTLP exports.',
+  },
+  OTEL_METRIC_EXPORT_TIMEOUT: {
+    type: 'integer',
+    default: 30000,
+    minimum: 1,
+    maximum: 600000,
+    valid: 'milliseconds from 1 to 600000',
+    description: 'Deadline of one OTLP export, retries included.',
+  },
+  OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: {
+    type: 'string',
+    default: 'cumulative',
+    valid: TEMPORALITIES.join(', ') + ' (case-insensitive)',
+    description: 'Aggregation temporality of OTLP sums.',
+  },
+  OTEL_SERVICE_NAME: {
+    type: 'string',
+    default: 'conntrack-exporter',
+    valid: 'a non-empty string',
+    description: 'service.name of the OTLP resource.',
+  },
+  OTEL_RESOURCE_ATTRIBUTES: {
+    type: 'string',
+    valid: 'comma-separated key=value pairs (values URL-encoded)',
+    description: 'Extra attributes of the OTLP resource.',
+  },
+  K8S_NODE_NAME: {
+    type: 'string',
+    valid: 'a node name (set from the downward API, spec.nodeName)',
+    description: 'k8s.node.name of the OTLP resource.',
+  },
+  K8S_POD_NAME: {
+    type: 'string',
+    valid: 'a pod name (downward API, metadata.name)',
+    description: 'k8s.pod.name of the OTLP resource.',
+  },
+  K8S_NAMESPACE_NAME: {
+    type: 'string',
+    valid: 'a namespace (downward API, metadata.namespace)',
+    description: 'k8s.namespace.name of the OTLP resource.',
+  },
+};
+
+export interface OtlpConfig {
+  readonly endpoint: string;
+  readonly protocol: (typeof OTLP_PROTOCOLS)[number];
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly compression: (typeof COMPRESSIONS)[number];
+  readonly intervalMs: number;
+  readonly exportTimeoutMs: number;
+  readonly temporality: (typeof TEMPORALITIES)[number];
+}
+
+export interface Config {
+  readonly listen: { readonly host: string | undefined; readonly port: number };
+  readonly metricsPath: string;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly collectors: readonly EnabledCollector[];
+  readonly source: (typeof SOURCES)[number];
+  readonly procPath: string;
+  readonly netlinkTimeoutMs: number;
+  readonly flow: {
+    readonly intervalMs: number;
+    readonly maxFlowsPerPass: number;
+    readonly seriesBudget: number;
+    readonly topK: number;
+    readonly skipAboveUsage: number;
+    readonly enableAccounting: boolean;
+  };
+  readonly shutdownTimeoutMs: number;
+  readonly exporters: { readonly prometheus: boolean; readonly otlp: boolean };
+  readonly otlp: OtlpConfig;
+  readonly resource: {
+    readonly serviceName: string;
+    readonly attributes: Readonly<Record<string, string>>;
+    readonly k8sNodeName?: string;
+    readonly k8sPodName?: string;
+    readonly k8sNamespaceName?: string;
+  };
+}
+
+export class ConfigError extends ExporterError {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super('ERR_CONFIG', `invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+type Raw = Record<string, string | number | boolean | undefined>;
+
+function schemaOf(): object {
+  const properties: Record<string, object> = {};
+  for (const [name, spec] of Object.entries(VARIABLES)) {
+    properties[name] = {
+      type: spec.type,
+      ...(spec.default !== undefined && { default: spec.default }),
+      ...(spec.enum && { enum: spec.enum }),
+      ...(spec.minimum !== undefined && { minimum: spec.minimum }),
+      ...(spec.maximum !== undefined && { maximum: spec.maximum }),
+    };
+  }
+  return { type: 'object', properties };
+}
+
+interface AjvError {
+  instancePath: string;
+  message?: string;
+}
+
+/** Parses and validates the environment. Throws ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const problems: string[] = [];
+  const known = new Set(Object.keys(VARIABLES));
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('CONNTRACK_EXPORTER_') && !known.has(key)) {
+      const suggestion = closest(key, [...known]);
+      problems.push(`${key}: unknown variable${suggestion ? ` (did you mean ${suggestion}?)` : ''}`);
+    }
+  }
+  // Empty values mean "unset", as in the OpenTelemetry spec and most shells' habits.
+  const data: Record<string, string> = {};
+  for (const name of known) {
+    const value = env[name];
+    if (value !== undefined && value !== '') data[name] = value;
+  }
+  let raw: Raw;
+  try {
+    raw = envSchema({ schema: schemaOf(), data, env: false }) as Raw;
+  } catch (err) {
+    const errors = ((err as { errors?: AjvError[] }).errors ?? []) as AjvError[];
+    if (errors.length === 0) throw new ConfigError([...problems, (err as Error).message]);
+    const rejected = new Set<string>();
+    for (const e of errors) {
+      const name = e.instancePath.replace(/^\//, '');
+      rejected.add(name);
+      problems.push(`${name}: ${e.message ?? 'invalid'} (got "${data[name] ?? ''}"); valid: ${VARIABLES[name]?.valid ?? '?'}`);
+    }
+    // Validate the rest against defaults in place of the rejected values, so every problem is listed at once.
+    const rest = Object.fromEntries(Object.entries(data).filter(([name]) => !rejected.has(name)));
+    raw = envSchema({ schema: schemaOf(), data: rest, env: false }) as Raw;
+  }
+
+  const str = (name: string): string => String(raw[name] ?? '');
+  const num = (name: string): number => Number(raw[name]);
+  const opt = (name: string): string | undefined => (raw[name] === undefined ? undefined : str(name));
+  const problem = (name: string, why: string): void => {
+    problems.push(`${name}: ${why} (got "${data[name] ?? ''}"); valid: ${VARIABLES[name]?.valid ?? '?'}`);
+  };
+
+  const listen = parseListenAddress(str('CONNTRACK_EXPORTER_LISTEN_ADDRESS'));
+  if (!listen) problem('CONNTRACK_EXPORTER_LISTEN_ADDRESS', 'not a host:port address');
+
+  const metricsPath = str('CONNTRACK_EXPORTER_METRICS_PATH');
+  if (!metricsPath.startsWith('/')) problem('CONNTRACK_EXPORTER_METRICS_PATH', 'must start with "/"');
+
+  const procPath = str('CONNTRACK_EXPORTER_PROC_PATH');
+  if (!procPath.startsWith('/')) problem('CONNTRACK_EXPORTER_PROC_PATH', 'must be absolute');
+
+  const collectors = splitList(str('CONNTRACK_EXPORTER_COLLECTORS'));
+  const badCollectors = collectors.filter((c) => !(COLLECTOR_NAMES as readonly string[]).includes(c));
+  if (badCollectors.length > 0 || collectors.length === 0) {
+    problem('CONNTRACK_EXPORTER_COLLECTORS', `unknown collector ${badCollectors.join(', ') || '(empty list)'}`);
+  }
+
+  const exporterNames = splitList(str('OTEL_METRICS_EXPORTER'));
+  const badExporters = exporterNames.filter((e) => !(METRICS_EXPORTERS as readonly string[]).includes(e));
+  if (badExporters.length > 0 || exporterNames.length === 0) {
+    problem('OTEL_METRICS_EXPORTER', `unsupported exporter ${badExporters.join(', ') || '(empty list)'}`);
+  }
+
+  const metricsEndpoint = opt('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
+  const baseEndpoint = str('OTEL_EXPORTER_OTLP_ENDPOINT');
+  for (const [name, value] of [
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', baseEndpoint],
+    ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', metricsEndpoint],
+  ] as const) {
+    if (value !== undefined && !isHttpUrl(value)) problem(name, 'not an http(s) URL');
+  }
+
+  const headers: Record<string, string> = {};
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_METRICS_HEADERS']) {
+    const parsed = parseKeyValues(opt(name));
+    if (parsed === undefined) problem(name, 'not a list of key=value pairs');
+    else Object.assign(headers, parsed);
+  }
+  const resourceAttributes = parseKeyValues(opt('OTEL_RESOURCE_ATTRIBUTES'));
+  if (resourceAttributes === undefined) problem('OTEL_RESOURCE_ATTRIBUTES', 'not a list of key=value pairs');
+
+  const temporality = str('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE').toLowerCase();
+  if (!(TEMPORALITIES as readonly string[]).includes(temporality)) {
+    problem('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', 'unknown temporality');
+  }
+  if (str('OTEL_SERVICE_NAME').trim() === '') problem('OTEL_SERVICE_NAME', 'empty');
+
+  if (problems.length > 0 || !listen) throw new ConfigError(problems);
+
+  return {
+    listen,
+    metricsPath,
+    logLevel: str('CONNTRACK_EXPORTER_LOG_LEVEL') as Config['logLevel'],
+    collectors: [...new Set(collectors)] as EnabledCollector[],
+    source: str('CONNTRACK_EXPORTER_SOURCE') as Config['source'],
+    procPath,
+    netlinkTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_NETLINK_TIMEOUT_SECONDS') * 1000),
+    flow: {
+      intervalMs: Math.round(num('CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS') * 1000),
+      maxFlowsPerPass: num('CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS'),
+      seriesBudget: num('CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET'),
+      topK: num('CONNTRACK_EXPORTER_FLOW_TOP_K'),
+      skipAboveUsage: num('CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE'),
+      enableAccounting: raw.CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING === true,
+    },
+    shutdownTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS') * 1000),
+    exporters: { prometheus: exporterNames.includes('prometheus'), otlp: exporterNames.includes('otlp') },
+    otlp: {
+      endpoint: metricsEndpoint ?? `${baseEndpoint.replace(/\/+$/, '')}/v1/metrics`,
+      protocol: (opt('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? str('OTEL_EXPORTER_OTLP_PROTOCOL')) as OtlpConfig['protocol'],
+      headers,
+      timeoutMs: num(raw.OTEL_EXPORTER_OTLP_METRICS_TIMEOUT !== undefined ? 'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT' : 'OTEL_EXPORTER_OTLP_TIMEOUT'),
+      compression: (opt('OTEL_EXPORTER_OTLP_METRICS_COMPRESSION') ?? str('OTEL_EXPORTER_OTLP_COMPRESSION')) as OtlpConfig['compression'],
+      intervalMs: num('OTEL_METRIC_EXPORT_INTERVAL'),
+      exportTimeoutMs: num('OTEL_METRIC_EXPORT_TIMEOUT'),
+      temporality: temporality as OtlpConfig['temporality'],
+    },
+    resource: {
+      serviceName: str('OTEL_SERVICE_NAME'),
+      attributes: resourceAttributes ?? {},
+      ...(opt('K8S_NODE_NAME') !== undefined && { k8sNodeName: str('K8S_NODE_NAME') }),
+      ...(opt('K8S_POD_NAME') !== undefined && { k8sPodName: str('K8S_POD_NAME') }),
+      ...(opt('K8S_NAMESPACE_NAME') !== undefined && { k8sNamespaceName: str('K8S_NAMESPACE_NAME') }),
+    },
+  };
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/** "host:port", ":port", "[v6]:port". Returns undefined when malformed. */
+export function parseListenAddress(value: string): { host: string | undefined; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/.exec(value.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? m[2];
+  return { host: host === '' ? undefined : host, port };
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** W3C-baggage-like "k=v,k2=v2" as the OTel spec defines for headers and resource attributes. */
+export function parseKeyValues(value: string | undefined): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  if (value === undefined) return out;
+  for (const part of value.split(',')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) return undefined;
+    try {
+      out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      return undefined;
+    }
+  }
+  return out;
+}
+
+/** The known name nearest to a misspelling (Levenshtein distance ≤ 4). */
+function closest(name: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 5;
+  for (const c of candidates) {
+    const d = levenshtein(name, c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}

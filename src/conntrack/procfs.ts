@@ -1,0 +1,119 @@
+// Layer: conntrack model. The unprivileged sources: /proc/net/stat/nf_conntrack (per-CPU
+// counters, 0444) and the /proc/sys/net/netfilter sysctls. Columns are matched by header name,
+// never by position: kernels renamed columns (searched -> clashres, delete_list -> chainlength)
+// and added some. The `entries` column is the per-netns count repeated on every line: it is never
+// summed over CPUs (the Telegraf/Metricbeat bug). Reference: shared/ctnetlink.md §9.4, §14.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ExporterError } from '../errors.js';
+import type { CpuCounters, CpuStatName, ExpectStatName } from './stats.js';
+
+export class ProcfsError extends ExporterError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_PROCFS', message, options);
+  }
+}
+
+/** procfs header name -> `conntrack -S` name. */
+const CPU_COLUMNS: Readonly<Record<string, CpuStatName>> = {
+  searched: 'searched',
+  found: 'found',
+  new: 'new',
+  invalid: 'invalid',
+  ignore: 'ignore',
+  delete: 'delete',
+  delete_list: 'delete_list',
+  insert: 'insert',
+  insert_failed: 'insert_failed',
+  drop: 'drop',
+  early_drop: 'early_drop',
+  icmp_error: 'error',
+  search_restart: 'search_restart',
+  clashres: 'clash_resolve',
+  chainlength: 'chaintoolong',
+};
+
+const EXPECT_COLUMNS: Readonly<Record<string, ExpectStatName>> = {
+  expect_new: 'new',
+  expect_create: 'create',
+  expect_delete: 'delete',
+};
+
+/**
+ * Columns the kernel still prints but has filled with 0 since commit 8e8118f (4.10), where
+ * ctnetlink stopped sending them. Dropped so both sources give the same series (absent, not 0).
+ */
+const DEAD_COLUMNS = new Set(['searched', 'new', 'ignore', 'delete', 'delete_list']);
+
+export interface ProcStats {
+  /** Per-netns entry count (the `entries` column of the first line). */
+  readonly entries: number | undefined;
+  readonly cpu: CpuCounters<CpuStatName>[];
+  readonly expect: CpuCounters<ExpectStatName>[];
+}
+
+/** Parses /proc/net/stat/nf_conntrack. Lines are the possible CPUs in order (ct_cpu_seq_start). */
+export function parseProcStats(text: string, kernelRelease: string): ProcStats {
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  const header = lines[0]?.trim().split(/\s+/);
+  if (!header || header.length === 0 || !header.includes('entries')) {
+    throw new ProcfsError('unrecognised /proc/net/stat/nf_conntrack header');
+  }
+  const dropDead = kernelAtLeast(kernelRelease, 4, 10);
+  const cpu: CpuCounters<CpuStatName>[] = [];
+  const expect: CpuCounters<ExpectStatName>[] = [];
+  let entries: number | undefined;
+  lines.slice(1).forEach((line, index) => {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length !== header.length) {
+      throw new ProcfsError(`line ${index + 2} has ${fields.length} fields, the header ${header.length}`);
+    }
+    const counters: Partial<Record<CpuStatName, number>> = {};
+    const expectCounters: Partial<Record<ExpectStatName, number>> = {};
+    header.forEach((column, i) => {
+      const raw = fields[i] ?? '';
+      if (!/^[0-9a-fA-F]+$/.test(raw)) throw new ProcfsError(`column ${column}: "${raw}" is not hex`);
+      const value = parseInt(raw, 16);
+      if (column === 'entries') entries ??= value;
+      else if (CPU_COLUMNS[column] && !(dropDead && DEAD_COLUMNS.has(column))) counters[CPU_COLUMNS[column]] = value;
+      else if (EXPECT_COLUMNS[column]) expectCounters[EXPECT_COLUMNS[column]] = value;
+      // Unknown columns (a future kernel's) are ignored.
+    });
+    cpu.push({ cpu: index, counters });
+    expect.push({ cpu: index, counters: expectCounters });
+  });
+  return { entries, cpu, expect };
+}
+
+export function kernelAtLeast(release: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return true;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
+}
+
+export async function readProcStats(procPath: string, kernelRelease: string): Promise<ProcStats> {
+  const file = join(procPath, 'net/stat/nf_conntrack');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ProcfsError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseProcStats(text, kernelRelease);
+}
+
+/** Reads one integer sysctl under net/netfilter (e.g. `nf_conntrack_max`). */
+export async function readNetfilterSysctl(procPath: string, name: string): Promise<number> {
+  const file = join(procPath, 'sys/net/netfilter', name);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ProcfsError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const value = Number(text.trim());
+  if (!Number.isFinite(value) || text.trim() === '') throw new ProcfsError(`${file}: "${text.trim()}" is not a number`);
+  return value;
+}

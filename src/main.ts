@@ -1,0 +1,145 @@
+// Layer: wiring. Parses the command line and configuration, builds the layers (conntrack client
+// -> collectors -> collection -> sinks -> HTTP/OTLP), and owns the process: the only file that
+// sets the exit code or handles signals.
+
+import { release } from 'node:os';
+import { createCollectors } from './collectors/index.js';
+import { probeNetlink } from './collectors/sources.js';
+import { sample, type Sample } from './collectors/types.js';
+import { ConfigError, loadConfig, VARIABLES, type Config } from './config/config.js';
+import { ConntrackClient } from './conntrack/client.js';
+import { startHttpServer } from './http/server.js';
+import { createLogger, type Logger } from './log.js';
+import { buildInfo, malformedMessages } from './metrics/catalog.js';
+import { Collection } from './metrics/collection.js';
+import {
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_CONTENT_TYPE,
+  renderPrometheus,
+  wantsOpenMetrics,
+} from './sinks/prometheus.js';
+import { VERSION } from './version.js';
+
+const USAGE = `Usage: conntrack-exporter [once] [--help] [--version]
+
+  (no command)  serve /metrics (and push OTLP if configured) until SIGTERM
+  once          run every enabled collector once, print the exposition to stdout, exit
+
+Configuration is read from environment variables:
+${Object.entries(VARIABLES)
+  .map(([name, spec]) => `  ${name}${spec.default !== undefined ? ` (default ${JSON.stringify(spec.default)})` : ''}\n      ${spec.description}`)
+  .join('\n')}
+`;
+
+interface Io {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+/** Builds everything that reads the kernel. */
+async function build(config: Config, log: Logger) {
+  const client = new ConntrackClient({ timeoutMs: config.netlinkTimeoutMs });
+  const netlink = await probeNetlink(client, config.source, log);
+  const ctx = { client, netlink, procPath: config.procPath, kernelRelease: release() };
+  const collectors = createCollectors(config.collectors, ctx, { ...config.flow, log });
+  const selfSamples = (): Sample[] => [
+    sample(buildInfo, { version: VERSION, nodejs_version: process.version }, 1),
+    sample(malformedMessages, {}, client.malformedMessages),
+  ];
+  const collection = new Collection(collectors, selfSamples, log);
+  return { client, collectors, collection };
+}
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  const args = [...argv];
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.includes('--version')) {
+    io.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const command = args[0];
+  if (args.length > 1 || (command !== undefined && command !== 'once')) {
+    io.stderr.write(`conntrack-exporter: unknown arguments: ${args.join(' ')}\n\n${USAGE}`);
+    return 2;
+  }
+
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stderr.write(`conntrack-exporter: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  return command === 'once' ? runOnce(config, log, io) : serve(config, log);
+}
+
+async function runOnce(config: Config, log: Logger, io: Io): Promise<number> {
+  const { client, collectors, collection } = await build(config, log);
+  try {
+    // The flow collector's first pass runs inline so `once` includes flows.
+    for (const c of collectors) await c.runOnce?.();
+    const snapshot = await collection.collect();
+    io.stdout.write(await renderPrometheus(snapshot, false));
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+async function serve(config: Config, log: Logger): Promise<number> {
+  const { client, collectors, collection } = await build(config, log);
+  const render = config.exporters.prometheus
+    ? async (accept: string | undefined) => {
+        const openMetrics = wantsOpenMetrics(accept);
+        const body = await renderPrometheus(await collection.collect(), openMetrics);
+        return { body, contentType: openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE };
+      }
+    : undefined;
+  const server = await startHttpServer({
+    host: config.listen.host,
+    port: config.listen.port,
+    metricsPath: config.metricsPath,
+    render,
+    version: VERSION,
+    log,
+  });
+  for (const c of collectors) c.start?.();
+  log.info(
+    { address: server.address, collectors: config.collectors, exporters: config.exporters },
+    'conntrack-exporter listening',
+  );
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info({ signal }, 'shutting down');
+  const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref());
+  const done = Promise.all([server.close(), ...collectors.map((c) => c.stop?.())]).then(() => 'done' as const);
+  const outcome = await Promise.race([done, deadline]);
+  client.close();
+  if (outcome === 'timeout') log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed');
+  return 0;
+}
+
+/** Entry point used by cli.ts: runs main and ends the process with its code. */
+export function run(): void {
+  main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr }).then(
+    (code) => {
+      process.exitCode = code;
+      // Sockets and timers are closed by then; exit explicitly in case a library kept a handle.
+      setImmediate(() => process.exit(code)).unref();
+    },
+    (err: unknown) => {
+      process.stderr.write(`conntrack-exporter: fatal: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,506 @@
+// Layer: metric catalogue. The one place where metric names, help, type, unit and labels live,
+// for Prometheus and OpenTelemetry alike. Dashboards, alert rules, the README and both sinks are
+// checked against this file. It knows nothing of the kernel or of how values are collected.
+
+export type MetricType = 'gauge' | 'counter' | 'histogram';
+
+export type CollectorName = 'table' | 'cpu_stats' | 'expect_stats' | 'sysctl' | 'flows' | 'exporter';
+
+export interface MetricDef<L extends string = string> {
+  /** Prometheus name (counters end in `_total`). */
+  readonly name: string;
+  /** OpenTelemetry instrument name. */
+  readonly otelName: string;
+  readonly help: string;
+  readonly type: MetricType;
+  /** UCUM unit for OpenTelemetry (`s`, `By`, `1`, `{entries}`). */
+  readonly unit: string;
+  readonly labels: readonly L[];
+  /** Which collector produces it; `exporter` for self-metrics produced by the framework. */
+  readonly collector: CollectorName;
+  /** Histogram bucket upper bounds (histograms only). */
+  readonly buckets?: readonly number[];
+}
+
+/** OpenTelemetry attribute name for each Prometheus label. */
+export const OTEL_ATTRIBUTE: Readonly<Record<string, string>> = {
+  cpu: 'cpu.logical_number',
+  family: 'network.type',
+  protocol: 'network.transport',
+  state: 'conntrack.state',
+  direction: 'conntrack.direction',
+  status: 'conntrack.status',
+  nat: 'conntrack.nat',
+  zone: 'conntrack.zone',
+  port: 'conntrack.port',
+  address: 'conntrack.address',
+  collector: 'conntrack.collector',
+  source: 'conntrack.source',
+  result: 'conntrack.result',
+  version: 'service.version',
+  nodejs_version: 'process.runtime.version',
+};
+
+/** Every OpenTelemetry name except the two hostmetrics-compatible ones starts with this. */
+export const OTEL_PREFIX = 'conntrack.';
+
+import {
+  CPU_STAT_NAMES,
+  EXPECT_STAT_NAMES,
+  type CpuStatName,
+  type ExpectStatName,
+} from '../conntrack/stats.js';
+
+export { CPU_STAT_NAMES, EXPECT_STAT_NAMES };
+export type { CpuStatName, ExpectStatName };
+
+function def<const L extends string>(m: MetricDef<L>): MetricDef<L> {
+  return m;
+}
+
+const CPU_STAT_HELP: Record<CpuStatName, string> = {
+  searched: 'Hash table lookups (no longer sent by kernels since 4.10).',
+  found: 'Lookups that found an existing entry.',
+  new: 'Entries added (no longer sent by kernels since 4.10).',
+  invalid: 'Packets conntrack could not track (malformed, or not matching a state).',
+  ignore: 'Packets already tracked or untracked (no longer sent by current kernels).',
+  delete: 'Entries deleted (no longer sent by kernels since 4.10).',
+  delete_list: 'Entries put on the dying list (no longer sent by kernels since 4.10).',
+  insert: 'Entries inserted into the table.',
+  insert_failed:
+    'Entries that could not be inserted, usually a race between two packets of the same new flow (e.g. DNS over DNAT).',
+  drop: 'Packets dropped because a new entry could not be allocated (table full and nothing evictable).',
+  early_drop: 'Entries evicted early to make room when the table was full.',
+  error: 'ICMP errors conntrack could not relate to a tracked flow (icmp_error in procfs).',
+  search_restart: 'Lookups restarted because a hash resize or a concurrent change moved an entry.',
+  clash_resolve: 'Insert clashes that were resolved (mostly UDP), instead of dropping the packet.',
+  chaintoolong: 'Inserts refused because a hash chain grew too long (hash collision pressure).',
+};
+
+const EXPECT_STAT_HELP: Record<ExpectStatName, string> = {
+  new: 'Expectations added.',
+  create: 'Expectations created by helpers.',
+  delete: 'Expectations deleted.',
+};
+
+// ---- table ----------------------------------------------------------------------------------
+
+export const entries = def({
+  name: 'conntrack_entries',
+  otelName: 'system.network.conntrack.count',
+  help: 'Entries in the conntrack table of the network namespace the exporter runs in.',
+  type: 'gauge',
+  unit: '{entries}',
+  labels: [],
+  collector: 'table',
+});
+
+export const entriesLimit = def({
+  name: 'conntrack_entries_limit',
+  otelName: 'system.network.conntrack.max',
+  help: 'Maximum entries per network namespace (net.netfilter.nf_conntrack_max, global to the host).',
+  type: 'gauge',
+  unit: '{entries}',
+  labels: [],
+  collector: 'table',
+});
+
+export const hashBuckets = def({
+  name: 'conntrack_hash_buckets',
+  otelName: 'conntrack.hash.buckets',
+  help: 'Buckets in the conntrack hash table (net.netfilter.nf_conntrack_buckets, global to the host).',
+  type: 'gauge',
+  unit: '{buckets}',
+  labels: [],
+  collector: 'table',
+});
+
+// ---- per-CPU stats --------------------------------------------------------------------------
+
+export const cpuStats: Readonly<Record<CpuStatName, MetricDef<'cpu'>>> = Object.fromEntries(
+  CPU_STAT_NAMES.map((stat) => [
+    stat,
+    def({
+      name: `conntrack_stat_${stat}_total`,
+      otelName: `conntrack.stat.${stat}`,
+      help: `${CPU_STAT_HELP[stat]} Per CPU, 64-bit (the kernel's u32 wraps are unwrapped).`,
+      type: 'counter',
+      unit: '{events}',
+      labels: ['cpu'],
+      collector: 'cpu_stats',
+    }),
+  ]),
+) as Record<CpuStatName, MetricDef<'cpu'>>;
+
+export const expectStats: Readonly<Record<ExpectStatName, MetricDef<'cpu'>>> = Object.fromEntries(
+  EXPECT_STAT_NAMES.map((stat) => [
+    stat,
+    def({
+      name: `conntrack_expect_stat_${stat}_total`,
+      otelName: `conntrack.expect.stat.${stat}`,
+      help: `${EXPECT_STAT_HELP[stat]} Per CPU, 64-bit.`,
+      type: 'counter',
+      unit: '{expectations}',
+      labels: ['cpu'],
+      collector: 'expect_stats',
+    }),
+  ]),
+) as Record<ExpectStatName, MetricDef<'cpu'>>;
+
+// ---- sysctl ---------------------------------------------------------------------------------
+
+export const accountingEnabled = def({
+  name: 'conntrack_accounting_enabled',
+  otelName: 'conntrack.accounting.enabled',
+  help: 'Whether new entries get byte/packet counters (net.netfilter.nf_conntrack_acct, per netns): 1 on, 0 off.',
+  type: 'gauge',
+  unit: '1',
+  labels: [],
+  collector: 'sysctl',
+});
+
+export const timestampEnabled = def({
+  name: 'conntrack_timestamp_enabled',
+  otelName: 'conntrack.timestamp.enabled',
+  help: 'Whether new entries get a start timestamp (net.netfilter.nf_conntrack_timestamp, per netns): 1 on, 0 off.',
+  type: 'gauge',
+  unit: '1',
+  labels: [],
+  collector: 'sysctl',
+});
+
+export const eventsMode = def({
+  name: 'conntrack_events_mode',
+  otelName: 'conntrack.events.mode',
+  help: 'net.netfilter.nf_conntrack_events (per netns): 0 off, 1 on, 2 only while a listener exists.',
+  type: 'gauge',
+  unit: '1',
+  labels: [],
+  collector: 'sysctl',
+});
+
+export const timeoutSeconds = def({
+  name: 'conntrack_timeout_seconds',
+  otelName: 'conntrack.timeout',
+  help: 'Idle timeout the kernel gives entries in this protocol state (net.netfilter.nf_conntrack_*_timeout*).',
+  type: 'gauge',
+  unit: 's',
+  labels: ['protocol', 'state'],
+  collector: 'sysctl',
+});
+
+// ---- flows (values from the last completed flow pass) ----------------------------------------
+
+const FROM_PASS = 'From the last completed flow pass (sampled and scaled beyond the per-pass cap).';
+
+export const flows = def({
+  name: 'conntrack_flows',
+  otelName: 'conntrack.flows',
+  help: `Live flows by address family, protocol and protocol state. ${FROM_PASS}`,
+  type: 'gauge',
+  unit: '{flows}',
+  labels: ['family', 'protocol', 'state'],
+  collector: 'flows',
+});
+
+export const flowsByStatus = def({
+  name: 'conntrack_flows_by_status',
+  otelName: 'conntrack.flows.by_status',
+  help: `Live flows by status: unreplied (no reply seen), replied (reply seen, not assured), assured. ${FROM_PASS}`,
+  type: 'gauge',
+  unit: '{flows}',
+  labels: ['family', 'protocol', 'status'],
+  collector: 'flows',
+});
+
+export const flowsByNat = def({
+  name: 'conntrack_flows_by_nat',
+  otelName: 'conntrack.flows.by_nat',
+  help: `Live flows by NAT kind, from comparing the two tuples: none, snat, dnat, both. ${FROM_PASS}`,
+  type: 'gauge',
+  unit: '{flows}',
+  labels: ['family', 'protocol', 'nat'],
+  collector: 'flows',
+});
+
+export const flowsByZone = def({
+  name: 'conntrack_flows_by_zone',
+  otelName: 'conntrack.flows.by_zone',
+  help: `Live flows by conntrack zone (0 is the default zone). ${FROM_PASS}`,
+  type: 'gauge',
+  unit: '{flows}',
+  labels: ['zone'],
+  collector: 'flows',
+});
+
+export const flowBytes = def({
+  name: 'conntrack_flow_bytes',
+  otelName: 'conntrack.flow.bytes',
+  help: `Bytes (whole L3 packets) counted by the acct extension on live flows, by direction. Absent while nf_conntrack_acct is off. ${FROM_PASS}`,
+  type: 'gauge',
+  unit: 'By',
+  labels: ['family', 'protocol', 'state', 'direction'],
+  collector: 'flows',
+});
+
+export const flowPackets = def({
+  name: 'conntrack_flow_packets',
+  otelName: 'conntrack.flow.packets',
+  help: `Packets counted by the acct extension on live flows, by direction. Absent while nf_conntrack_acct is off. ${FROM_PASS}`,
+  type: 'gauge',
+  unit: '{packets}',
+  labels: ['family', 'protocol', 'state', 'direction'],
+  collector: 'flows',
+});
+
+export const FLOW_AGE_BUCKETS = [
+  1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400, 259200, 604800,
+] as const;
+
+export const flowAgeSeconds = def({
+  name: 'conntrack_flow_age_seconds',
+  otelName: 'conntrack.flow.age',
+  help: `Age of live flows (now minus the timestamp extension's start), by protocol. Absent while nf_conntrack_timestamp is off. ${FROM_PASS}`,
+  type: 'histogram',
+  unit: 's',
+  labels: ['protocol'],
+  collector: 'flows',
+  buckets: FLOW_AGE_BUCKETS,
+});
+
+const TOP_K = 'Top K values; the rest are summed in the "other" series, so the series add up to the total.';
+
+export const flowsByDstPort = def({
+  name: 'conntrack_flows_by_dst_port',
+  otelName: 'conntrack.flows.by_dst_port',
+  help: `Live flows by original destination port. ${TOP_K} ${FROM_PASS}`,
+  type: 'gauge',
+  unit: '{flows}',
+  labels: ['protocol', 'port'],
+  collector: 'flows',
+});
+
+export const flowBytesByDstPort = def({
+  name: 'conntrack_flow_bytes_by_dst_port',
+  otelName: 'conntrack.flow.bytes.by_dst_port',
+  help: `Bytes of live flows (both directions) by original destination port. ${TOP_K} ${FROM_PASS}`,
+  type: 'gauge',
+  unit: 'By',
+  labels: ['protocol', 'port'],
+  collector: 'flows',
+});
+
+export const flowsBySrcAddress = def({
+  name: 'conntrack_flows_by_src_address',
+  otelName: 'conntrack.flows.by_src_address',
+  help: `Live flows by original source address. ${TOP_K} ${FROM_PASS}`,
+  type: 'gauge',
+  unit: '{flows}',
+  labels: ['address'],
+  collector: 'flows',
+});
+
+export const flowsByDstAddress = def({
+  name: 'conntrack_flows_by_dst_address',
+  otelName: 'conntrack.flows.by_dst_address',
+  help: `Live flows by original destination address. ${TOP_K} ${FROM_PASS}`,
+  type: 'gauge',
+  unit: '{flows}',
+  labels: ['address'],
+  collector: 'flows',
+});
+
+export const flowBytesBySrcAddress = def({
+  name: 'conntrack_flow_bytes_by_src_address',
+  otelName: 'conntrack.flow.bytes.by_src_address',
+  help: `Bytes of live flows (both directions) by original source address. ${TOP_K} ${FROM_PASS}`,
+  type: 'gauge',
+  unit: 'By',
+  labels: ['address'],
+  collector: 'flows',
+});
+
+export const flowBytesByDstAddress = def({
+  name: 'conntrack_flow_bytes_by_dst_address',
+  otelName: 'conntrack.flow.bytes.by_dst_address',
+  help: `Bytes of live flows (both directions) by original destination address. ${TOP_K} ${FROM_PASS}`,
+  type: 'gauge',
+  unit: 'By',
+  labels: ['address'],
+  collector: 'flows',
+});
+
+export const flowPassDuration = def({
+  name: 'conntrack_flow_pass_duration_seconds',
+  otelName: 'conntrack.flow.pass.duration',
+  help: 'Wall time of the last completed flow pass (dump, decode and aggregate).',
+  type: 'gauge',
+  unit: 's',
+  labels: [],
+  collector: 'flows',
+});
+
+export const flowPassEnd = def({
+  name: 'conntrack_flow_pass_end_timestamp_seconds',
+  otelName: 'conntrack.flow.pass.end_timestamp',
+  help: 'Unix time when the last completed flow pass ended.',
+  type: 'gauge',
+  unit: 's',
+  labels: [],
+  collector: 'flows',
+});
+
+export const flowPassScanned = def({
+  name: 'conntrack_flow_pass_flows_scanned',
+  otelName: 'conntrack.flow.pass.flows_scanned',
+  help: 'Flows the kernel returned in the last completed flow pass.',
+  type: 'gauge',
+  unit: '{flows}',
+  labels: [],
+  collector: 'flows',
+});
+
+export const flowPassDecoded = def({
+  name: 'conntrack_flow_pass_flows_decoded',
+  otelName: 'conntrack.flow.pass.flows_decoded',
+  help: 'Flows decoded and aggregated in the last completed flow pass (the sample).',
+  type: 'gauge',
+  unit: '{flows}',
+  labels: [],
+  collector: 'flows',
+});
+
+export const flowPassSamplingRatio = def({
+  name: 'conntrack_flow_pass_sampling_ratio',
+  otelName: 'conntrack.flow.pass.sampling_ratio',
+  help: 'Flows decoded divided by flows scanned in the last completed pass (1 means every flow was decoded).',
+  type: 'gauge',
+  unit: '1',
+  labels: [],
+  collector: 'flows',
+});
+
+export const flowSeriesFolded = def({
+  name: 'conntrack_flow_series_folded',
+  otelName: 'conntrack.flow.series_folded',
+  help: 'Flow series folded into "other" in the last completed pass to stay under the series budget.',
+  type: 'gauge',
+  unit: '{series}',
+  labels: [],
+  collector: 'flows',
+});
+
+export const flowPasses = def({
+  name: 'conntrack_flow_passes_total',
+  otelName: 'conntrack.flow.passes',
+  help: 'Flow passes by result: ok, error, or skipped (table above the configured usage threshold).',
+  type: 'counter',
+  unit: '{passes}',
+  labels: ['result'],
+  collector: 'flows',
+});
+
+// ---- exporter self-metrics -------------------------------------------------------------------
+
+export const collectorSuccess = def({
+  name: 'conntrack_scrape_collector_success',
+  otelName: 'conntrack.scrape.collector.success',
+  help: 'Whether the collector succeeded in this collection: 1 yes, 0 no (its metrics are then absent).',
+  type: 'gauge',
+  unit: '1',
+  labels: ['collector'],
+  collector: 'exporter',
+});
+
+export const collectorDuration = def({
+  name: 'conntrack_scrape_collector_duration_seconds',
+  otelName: 'conntrack.scrape.collector.duration',
+  help: 'How long the collector took in this collection.',
+  type: 'gauge',
+  unit: 's',
+  labels: ['collector'],
+  collector: 'exporter',
+});
+
+export const collectorSource = def({
+  name: 'conntrack_collector_source_info',
+  otelName: 'conntrack.collector.source',
+  help: 'The source that served each collector (netlink, procfs or sysctl); 1 for the source in use.',
+  type: 'gauge',
+  unit: '1',
+  labels: ['collector', 'source'],
+  collector: 'exporter',
+});
+
+export const malformedMessages = def({
+  name: 'conntrack_netlink_malformed_messages_total',
+  otelName: 'conntrack.netlink.malformed_messages',
+  help: 'Kernel messages that could not be decoded and were skipped.',
+  type: 'counter',
+  unit: '{messages}',
+  labels: [],
+  collector: 'exporter',
+});
+
+export const buildInfo = def({
+  name: 'conntrack_exporter_build_info',
+  otelName: 'conntrack.exporter.build_info',
+  help: 'Build information of the exporter; always 1.',
+  type: 'gauge',
+  unit: '1',
+  labels: ['version', 'nodejs_version'],
+  collector: 'exporter',
+});
+
+export const otlpExportFailures = def({
+  name: 'conntrack_otlp_export_failures_total',
+  otelName: 'conntrack.otlp.export_failures',
+  help: 'OTLP metric exports that failed after the SDK retries.',
+  type: 'counter',
+  unit: '{exports}',
+  labels: [],
+  collector: 'exporter',
+});
+
+/** Every metric, in exposition order. */
+export const CATALOG: readonly MetricDef[] = [
+  entries,
+  entriesLimit,
+  hashBuckets,
+  ...Object.values(cpuStats),
+  ...Object.values(expectStats),
+  accountingEnabled,
+  timestampEnabled,
+  eventsMode,
+  timeoutSeconds,
+  flows,
+  flowsByStatus,
+  flowsByNat,
+  flowsByZone,
+  flowBytes,
+  flowPackets,
+  flowAgeSeconds,
+  flowsByDstPort,
+  flowBytesByDstPort,
+  flowsBySrcAddress,
+  flowsByDstAddress,
+  flowBytesBySrcAddress,
+  flowBytesByDstAddress,
+  flowPassDuration,
+  flowPassEnd,
+  flowPassScanned,
+  flowPassDecoded,
+  flowPassSamplingRatio,
+  flowSeriesFolded,
+  flowPasses,
+  collectorSuccess,
+  collectorDuration,
+  collectorSource,
+  malformedMessages,
+  buildInfo,
+  otlpExportFailures,
+];
+
+export function findMetric(name: string): MetricDef | undefined {
+  return CATALOG.find((m) => m.name === name);
+}
