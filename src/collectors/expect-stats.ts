@@ -11,7 +11,8 @@ export function expectStatsCollector(ctx: CollectorContext): Collector {
   return {
     name: 'expect_stats',
     async collect(): Promise<CollectResult> {
-      if (ctx.netlink) return { samples: counters.samples(await ctx.client.expectStats()), source: 'netlink' };
+      if (ctx.netlink)
+        return { samples: counters.samples(await ctx.client.expectStats()), source: 'netlink' };
       const proc = await readProcStats(ctx.procPath, ctx.kernelRelease);
       return { samples: counters.samples(proc.expect), source: 'procfs' };
     },

@@ -180,10 +180,20 @@ function labelsOf(names: readonly string[], key: string): Record<string, string>
   return labels;
 }
 
-function sortedSamples(metric: MetricDef, names: readonly string[], sums: Sums, scale: number): GaugeSample[] {
+function sortedSamples(
+  metric: MetricDef,
+  names: readonly string[],
+  sums: Sums,
+  scale: number,
+): GaugeSample[] {
   return [...sums.values.entries()]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .map(([key, value]) => ({ kind: 'value' as const, metric, labels: labelsOf(names, key), value: value * scale }));
+    .map(([key, value]) => ({
+      kind: 'value' as const,
+      metric,
+      labels: labelsOf(names, key),
+      value: value * scale,
+    }));
 }
 
 function group(metric: MetricDef, names: readonly string[], sums: Sums, scale: number): SeriesGroup {
@@ -192,7 +202,13 @@ function group(metric: MetricDef, names: readonly string[], sums: Sums, scale: n
 }
 
 /** The K largest series; the rest summed into "other" (per protocol for ports, keeping its total). */
-function topK(metric: MetricDef, names: readonly string[], sums: Sums, k: number, scale: number): SeriesGroup {
+function topK(
+  metric: MetricDef,
+  names: readonly string[],
+  sums: Sums,
+  k: number,
+  scale: number,
+): SeriesGroup {
   const all = sortedSamples(metric, names, sums, scale);
   const top = all.slice(0, k);
   const rest = new Map<string, GaugeSample>();
@@ -215,10 +231,14 @@ const HISTOGRAM_SERIES = FLOW_AGE_BUCKETS.length + 3;
  * Returns how many series disappeared.
  */
 export function applyBudget(groups: SeriesGroup[], histograms: HistogramSample[], budget: number): number {
-  const total = (): number => groups.reduce((n, g) => n + g.samples.length, 0) + histograms.length * HISTOGRAM_SERIES;
+  const total = (): number =>
+    groups.reduce((n, g) => n + g.samples.length, 0) + histograms.length * HISTOGRAM_SERIES;
   let folded = 0;
   while (total() > budget) {
-    if (histograms.length > 1 && histograms.length * HISTOGRAM_SERIES >= Math.max(...groups.map((g) => g.samples.length))) {
+    if (
+      histograms.length > 1 &&
+      histograms.length * HISTOGRAM_SERIES >= Math.max(...groups.map((g) => g.samples.length))
+    ) {
       foldHistograms(histograms);
       folded += HISTOGRAM_SERIES;
       continue;
@@ -263,7 +283,10 @@ function foldSmallest(g: SeriesGroup): boolean {
     }
     // Creating a new "other" series gains nothing unless a second series joins it.
     const partner = byValue.find(
-      (s) => s !== victim && !sameLabels(otherLabels(g, s.labels), s.labels) && sameLabels(otherLabels(g, s.labels), target),
+      (s) =>
+        s !== victim &&
+        !sameLabels(otherLabels(g, s.labels), s.labels) &&
+        sameLabels(otherLabels(g, s.labels), target),
     );
     if (!partner) continue;
     const merged: GaugeSample = { ...victim, labels: target, value: victim.value + partner.value };

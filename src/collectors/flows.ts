@@ -64,7 +64,10 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
         await writeFile(join(ctx.procPath, 'sys/net/netfilter', name), '1\n');
         options.log.info({ sysctl: name }, 'enabled by CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING');
       } catch (err) {
-        options.log.warn({ sysctl: name, err: (err as Error).message }, 'could not enable; byte/age metrics stay absent');
+        options.log.warn(
+          { sysctl: name, err: (err as Error).message },
+          'could not enable; byte/age metrics stay absent',
+        );
       }
     }
   }
@@ -75,9 +78,16 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
     if (!ctx.netlink) throw new FlowsUnavailableError();
     const stats = await ctx.client.globalStats();
     const entries = stats.entries ?? 0;
-    if (options.skipAboveUsage > 0 && stats.maxEntries && entries / stats.maxEntries > options.skipAboveUsage) {
+    if (
+      options.skipAboveUsage > 0 &&
+      stats.maxEntries &&
+      entries / stats.maxEntries > options.skipAboveUsage
+    ) {
       passes.skipped += 1;
-      options.log.debug({ entries, limit: stats.maxEntries }, 'flow pass skipped: table above the usage threshold');
+      options.log.debug(
+        { entries, limit: stats.maxEntries },
+        'flow pass skipped: table above the usage threshold',
+      );
       return;
     }
     const started = performance.now();
@@ -150,7 +160,9 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
         return Promise.resolve({
           samples: counters,
           source: 'netlink',
-          error: ctx.netlink ? new ExporterError('ERR_FLOWS_PENDING', 'no flow pass has completed yet') : new FlowsUnavailableError(),
+          error: ctx.netlink
+            ? new ExporterError('ERR_FLOWS_PENDING', 'no flow pass has completed yet')
+            : new FlowsUnavailableError(),
         });
       }
       return Promise.resolve({

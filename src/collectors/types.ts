@@ -55,6 +55,10 @@ export interface CollectorContext {
   readonly kernelRelease: string;
 }
 
-export function sample<L extends string>(metric: MetricDef<L>, labels: Record<L, string>, value: number): GaugeSample {
+export function sample<L extends string>(
+  metric: MetricDef<L>,
+  labels: Record<L, string>,
+  value: number,
+): GaugeSample {
   return { kind: 'value', metric, labels, value };
 }

@@ -337,9 +337,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   let raw: Raw;
   try {
-    raw = envSchema({ schema: schemaOf(), data, env: false }) as Raw;
+    raw = envSchema<Raw>({ schema: schemaOf(), data, env: false });
   } catch (err) {
-    const errors = ((err as { errors?: AjvError[] }).errors ?? []) as AjvError[];
+    const errors = (err as { errors?: AjvError[] }).errors ?? [];
     if (errors.length === 0) throw new ConfigError([...problems, (err as Error).message]);
     const rejected = new Set<string>();
     for (const e of errors) {
@@ -349,7 +349,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     }
     // Validate the rest against defaults in place of the rejected values, so every problem is listed at once.
     const rest = Object.fromEntries(Object.entries(data).filter(([name]) => !rejected.has(name)));
-    raw = envSchema({ schema: schemaOf(), data: rest, env: false }) as Raw;
+    raw = envSchema<Raw>({ schema: schemaOf(), data: rest, env: false });
   }
 
   const str = (name: string): string => String(raw[name] ?? '');

@@ -31,7 +31,11 @@ export class ConntrackClient {
     const onMalformed = (_err: DecodeError): void => {
       this.malformed += 1;
     };
-    const transportOptions = { timeoutMs: options.timeoutMs, onMalformed, socketFactory: options.socketFactory };
+    const transportOptions = {
+      timeoutMs: options.timeoutMs,
+      onMalformed,
+      socketFactory: options.socketFactory,
+    };
     this.requests = new NetlinkTransport(transportOptions);
     this.dumps = new NetlinkTransport(transportOptions);
   }
@@ -57,7 +61,10 @@ export class ConntrackClient {
 
   /** What `conntrack -S expect` reads. */
   expectStats(): Promise<CpuCounters<ExpectStatName>[]> {
-    return this.dumpAll({ type: ExpMsg.GET_STATS_CPU, name: 'IPCTNL_MSG_EXP_GET_STATS_CPU' }, decodeExpectStats);
+    return this.dumpAll(
+      { type: ExpMsg.GET_STATS_CPU, name: 'IPCTNL_MSG_EXP_GET_STATS_CPU' },
+      decodeExpectStats,
+    );
   }
 
   /**
@@ -78,7 +85,10 @@ export class ConntrackClient {
     this.dumps.close();
   }
 
-  private async dumpAll<T>(spec: { type: number; name: string }, decode: (msg: MessageView) => T): Promise<T[]> {
+  private async dumpAll<T>(
+    spec: { type: number; name: string },
+    decode: (msg: MessageView) => T,
+  ): Promise<T[]> {
     const out: T[] = [];
     // The transport counts and skips a message whose decoder throws DecodeError.
     await this.requests.dump(spec, (msg) => out.push(decode(msg)));

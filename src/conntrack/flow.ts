@@ -93,7 +93,7 @@ export function formatIPv6(buf: Buffer, start: number): string {
   }
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -162,7 +162,8 @@ function decodeCounters(buf: Buffer, start: number, end: number): Counters {
     else if (type === CtaCounters.PACKETS32) packets = readBe32(buf, s, e);
     else if (type === CtaCounters.BYTES32) bytes = readBe32(buf, s, e);
   });
-  if (packets === undefined || bytes === undefined) throw new DecodeError('counters without packets or bytes');
+  if (packets === undefined || bytes === undefined)
+    throw new DecodeError('counters without packets or bytes');
   return { packets, bytes };
 }
 
@@ -174,7 +175,14 @@ function stateName(names: readonly string[], value: number): string {
 function decodeProtoinfo(buf: Buffer, start: number, end: number): string | undefined {
   let state: string | undefined;
   forEachAttribute(buf, start, end, (type, s, e) => {
-    const names = type === CtaProtoinfo.TCP ? TCP_STATES : type === CtaProtoinfo.SCTP ? SCTP_STATES : type === CtaProtoinfo.DCCP ? DCCP_STATES : undefined;
+    const names =
+      type === CtaProtoinfo.TCP
+        ? TCP_STATES
+        : type === CtaProtoinfo.SCTP
+          ? SCTP_STATES
+          : type === CtaProtoinfo.DCCP
+            ? DCCP_STATES
+            : undefined;
     if (!names) return;
     forEachAttribute(buf, s, e, (child, cs, ce) => {
       // TCP, SCTP and DCCP all number their state attribute 1.

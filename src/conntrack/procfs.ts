@@ -76,7 +76,8 @@ export function parseProcStats(text: string, kernelRelease: string): ProcStats {
       if (!/^[0-9a-fA-F]+$/.test(raw)) throw new ProcfsError(`column ${column}: "${raw}" is not hex`);
       const value = parseInt(raw, 16);
       if (column === 'entries') entries ??= value;
-      else if (CPU_COLUMNS[column] && !(dropDead && DEAD_COLUMNS.has(column))) counters[CPU_COLUMNS[column]] = value;
+      else if (CPU_COLUMNS[column] && !(dropDead && DEAD_COLUMNS.has(column)))
+        counters[CPU_COLUMNS[column]] = value;
       else if (EXPECT_COLUMNS[column]) expectCounters[EXPECT_COLUMNS[column]] = value;
       // Unknown columns (a future kernel's) are ignored.
     });
@@ -114,6 +115,7 @@ export async function readNetfilterSysctl(procPath: string, name: string): Promi
     throw new ProcfsError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
   const value = Number(text.trim());
-  if (!Number.isFinite(value) || text.trim() === '') throw new ProcfsError(`${file}: "${text.trim()}" is not a number`);
+  if (!Number.isFinite(value) || text.trim() === '')
+    throw new ProcfsError(`${file}: "${text.trim()}" is not a number`);
   return value;
 }

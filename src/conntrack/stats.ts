@@ -3,7 +3,13 @@
 // the kernel did not send is not in the result. Unknown attribute ids are ignored.
 // Reference: shared/ctnetlink.md §9; enum ctattr_stats_cpu / ctattr_expect_stats.
 
-import { forEachAttribute, readBe32, readNfGenMsg, NFNL_ATTR_OFFSET, type MessageView } from '../netlink/codec.js';
+import {
+  forEachAttribute,
+  readBe32,
+  readNfGenMsg,
+  NFNL_ATTR_OFFSET,
+  type MessageView,
+} from '../netlink/codec.js';
 import { DecodeError } from '../netlink/errors.js';
 import { CTA_STATS_GLOBAL_ENTRIES, CTA_STATS_GLOBAL_MAX_ENTRIES } from './constants.js';
 

@@ -62,7 +62,10 @@ export class Collection {
     if (wasHealthy === isHealthy) return;
     if (error) {
       const code = (error as { code?: unknown }).code;
-      this.log.warn({ collector: name, code, err: error.message }, 'collector failing; its metrics are absent');
+      this.log.warn(
+        { collector: name, code, err: error.message },
+        'collector failing; its metrics are absent',
+      );
     } else if (wasHealthy === false) {
       this.log.info({ collector: name }, 'collector recovered');
     }

@@ -58,7 +58,7 @@ export function openNetfilterSocket(): RawSocket {
     msgBufferSize: 65536,
     recvBufferSize: 262144,
     sendBufferSize: 65536,
-  }) as unknown as RawSocket;
+  });
 }
 
 interface Pending {
@@ -138,7 +138,9 @@ export class NetlinkTransport {
           if (msg.type === NLMSG_ERROR) {
             const { errno } = readErrorPayload(msg);
             if (errno === 0) return true; // the ACK
-            throw errno === EPERM ? new NetlinkPermissionError(spec.name) : new NetlinkKernelError(errno, spec.name);
+            throw errno === EPERM
+              ? new NetlinkPermissionError(spec.name)
+              : new NetlinkKernelError(errno, spec.name);
           }
           if (msg.type === NLMSG_NOOP) return false;
           if (msg.type === NLMSG_OVERRUN) throw new NetlinkSocketError(`${spec.name}: NLMSG_OVERRUN`);

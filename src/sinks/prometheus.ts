@@ -33,7 +33,13 @@ class SnapshotMetric {
   ) {}
 
   get(): { name: string; help: string; type: string; aggregator: string; values: ExpositionValue[] } {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.values };
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values: this.values,
+    };
   }
 }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond npm (Debian 12): the conntrack CLI (the oracle),
+# nftables (to make a namespace track), promtool (prometheus), Go + sprig (the chart renderer),
+# yamllint/shellcheck, ping, capsh and curl. Then checks each tool is really there: in CI a
+# missing prerequisite is a failure, never a skip.
+set -euo pipefail
+
+packages=(conntrack nftables prometheus golang-go golang-github-masterminds-sprig-dev yamllint shellcheck
+  iputils-ping libcap2-bin iproute2 curl ca-certificates)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-test-deps: run as root (apt-get, and the tests create network namespaces)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+
+missing=0
+for tool in conntrack nft promtool prometheus go capsh ip curl ping yamllint shellcheck; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "install-test-deps: $tool is missing after install" >&2
+    missing=1
+  fi
+done
+if [ ! -d /usr/share/gocode/src/github.com/Masterminds/sprig ]; then
+  echo "install-test-deps: sprig sources are missing (golang-github-masterminds-sprig-dev)" >&2
+  missing=1
+fi
+if [ ! -e /proc/sys/net/netfilter/nf_conntrack_max ]; then
+  modprobe nf_conntrack 2>/dev/null || true
+  [ -e /proc/sys/net/netfilter/nf_conntrack_max ] || { echo "install-test-deps: nf_conntrack is not loaded" >&2; missing=1; }
+fi
+exit "$missing"

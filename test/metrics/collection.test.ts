@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import type { Collector, CollectResult } from '../../src/collectors/types.js';
+import { sample } from '../../src/collectors/types.js';
+import { entries } from '../../src/metrics/catalog.js';
+import { Collection } from '../../src/metrics/collection.js';
+
+const silent = pino({ level: 'silent' });
+
+function counting(
+  name: Collector['name'],
+  result: () => Promise<CollectResult>,
+): Collector & { calls: number } {
+  const c = {
+    name,
+    calls: 0,
+    collect(): Promise<CollectResult> {
+      c.calls += 1;
+      return result();
+    },
+  };
+  return c;
+}
+
+describe('Collection', () => {
+  it('shares one collection between concurrent callers', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const table = counting('table', async () => {
+      await gate;
+      return { samples: [sample(entries, {}, 7)], source: 'netlink' };
+    });
+    const collection = new Collection([table], () => [], silent);
+    const pending = Array.from({ length: 10 }, () => collection.collect());
+    release();
+    const snapshots = await Promise.all(pending);
+    expect(table.calls).toBe(1);
+    expect(new Set(snapshots).size).toBe(1);
+    await collection.collect();
+    expect(table.calls).toBe(2);
+  });
+
+  it('a failing collector loses only its own samples and reports success 0', async () => {
+    const ok = counting('table', () =>
+      Promise.resolve({ samples: [sample(entries, {}, 3)], source: 'netlink' }),
+    );
+    const bad = counting('cpu_stats', () => Promise.reject(new Error('boom')));
+    const snapshot = await new Collection([ok, bad], () => [], silent).collect();
+    const byName = (n: string) => snapshot.samples.filter((s) => s.metric.name === n);
+    expect(byName('conntrack_entries').map((s) => s.kind === 'value' && s.value)).toEqual([3]);
+    expect(
+      byName('conntrack_scrape_collector_success').map((s) => [
+        s.labels.collector,
+        s.kind === 'value' && s.value,
+      ]),
+    ).toEqual([
+      ['table', 1],
+      ['cpu_stats', 0],
+    ]);
+    expect(byName('conntrack_collector_source_info').map((s) => s.labels)).toEqual([
+      { collector: 'table', source: 'netlink' },
+    ]);
+  });
+
+  it('logs a failing collector once per state change, not on every collection', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
+    let fail = true;
+    const flappy = counting('table', () =>
+      fail ? Promise.reject(new Error('down')) : Promise.resolve({ samples: [], source: 'netlink' }),
+    );
+    const collection = new Collection([flappy], () => [], log);
+    await collection.collect();
+    await collection.collect();
+    fail = false;
+    await collection.collect();
+    await collection.collect();
+    expect(lines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual([
+      'collector failing; its metrics are absent',
+      'collector recovered',
+    ]);
+  });
+});

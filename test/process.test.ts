@@ -1,0 +1,130 @@
+// Process tests: the real CLI, forked, asserting exit codes and output (pino's habit).
+
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import { CLI, NODE, exporterEnv, startExporter } from './support/exporter.js';
+import { parseExposition, valueOf } from './support/exposition.js';
+import { sh } from './support/netns.js';
+
+const execFileP = promisify(execFile);
+
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileP(NODE, [CLI, ...args], { env: exporterEnv(env) });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('command line', () => {
+  it('lists every configuration problem at once and exits non-zero', async () => {
+    const { code, stdout, stderr } = await cli(['once'], {
+      CONNTRACK_EXPORTER_LISTEN_ADRESS: ':1',
+      CONNTRACK_EXPORTER_FLOW_TOP_K: 'many',
+      CONNTRACK_EXPORTER_SOURCE: 'magic',
+      CONNTRACK_EXPORTER_COLLECTORS: 'table,bogus',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    });
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(
+      'CONNTRACK_EXPORTER_LISTEN_ADRESS: unknown variable (did you mean CONNTRACK_EXPORTER_LISTEN_ADDRESS?)',
+    );
+    expect(stderr).toContain(
+      'CONNTRACK_EXPORTER_FLOW_TOP_K: must be integer (got "many"); valid: an integer from 1 to 1000',
+    );
+    expect(stderr).toContain('CONNTRACK_EXPORTER_SOURCE');
+    expect(stderr).toContain('valid: auto, netlink, procfs');
+    expect(stderr).toContain('CONNTRACK_EXPORTER_COLLECTORS: unknown collector bogus');
+    expect(stderr).toContain('OTEL_EXPORTER_OTLP_PROTOCOL');
+    expect(stderr.match(/^ {2}- /gm)).toHaveLength(5);
+  });
+
+  it('prints --help and --version', async () => {
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('once');
+    expect(help.stdout).toContain('CONNTRACK_EXPORTER_LISTEN_ADDRESS');
+    const version = await cli(['--version']);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('rejects unknown arguments', async () => {
+    const { code, stderr } = await cli(['serve-forever']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('unknown arguments');
+  });
+
+  it('`once` prints only the exposition on stdout, logs on stderr', async () => {
+    const { code, stdout } = await cli(['once'], { CONNTRACK_EXPORTER_LOG_LEVEL: 'debug' });
+    expect(code).toBe(0);
+    const samples = parseExposition(stdout);
+    expect(valueOf(samples, 'conntrack_exporter_build_info', {})).toBe(1);
+  });
+});
+
+describe('HTTP server', () => {
+  it('serves /metrics, OpenMetrics on request, the landing page and /healthz, and stops on SIGTERM', async () => {
+    const port = await freePort();
+    const exporter = await startExporter(undefined, port, {
+      CONNTRACK_EXPORTER_COLLECTORS: 'table,cpu_stats,sysctl',
+      CONNTRACK_EXPORTER_LOG_LEVEL: 'info',
+    });
+    try {
+      const text = await fetch(`${exporter.url}/metrics`);
+      expect(text.status).toBe(200);
+      expect(text.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      const body = await text.text();
+      expect(
+        valueOf(parseExposition(body), 'conntrack_scrape_collector_success', { collector: 'table' }),
+      ).toBe(1);
+      const lint = await sh('promtool', ['check', 'metrics'], body);
+      expect(lint.stdout + lint.stderr).toBe('');
+
+      const om = await fetch(`${exporter.url}/metrics`, {
+        headers: { Accept: 'application/openmetrics-text; version=1.0.0,text/plain;q=0.5' },
+      });
+      expect(om.headers.get('content-type')).toBe(
+        'application/openmetrics-text; version=1.0.0; charset=utf-8',
+      );
+      const omBody = await om.text();
+      expect(omBody.endsWith('# EOF\n')).toBe(true);
+      expect(omBody).toContain('# TYPE conntrack_stat_insert counter');
+      expect(omBody).toMatch(/^conntrack_stat_insert_total\{cpu="0"\} \d+$/m);
+
+      const landing = await fetch(`${exporter.url}/`);
+      expect(landing.headers.get('content-type')).toContain('text/html');
+      expect(await landing.text()).toContain('href="/metrics"');
+      expect(await (await fetch(`${exporter.url}/healthz`)).text()).toBe('ok\n');
+      expect((await fetch(`${exporter.url}/nope`)).status).toBe(404);
+      expect((await fetch(`${exporter.url}/metrics`, { method: 'POST' })).status).toBe(405);
+
+      // Concurrent scrapes all succeed (they share one collection: see test/metrics/collection.test.ts).
+      const bodies = await Promise.all(
+        Array.from({ length: 20 }, () => fetch(`${exporter.url}/metrics`).then((r) => r.text())),
+      );
+      for (const b of bodies) expect(b).toContain('conntrack_entries ');
+    } finally {
+      const code = await exporter.stop('SIGTERM');
+      expect(code).toBe(0);
+      expect(exporter.stderr()).toContain('shutting down');
+    }
+  });
+});

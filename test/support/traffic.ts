@@ -1,0 +1,106 @@
+// Test support: makes real flows on loopback inside a namespace (run it with `ip netns exec`).
+// Usage: node traffic.js '<json plan>'. Prints "ready" once every flow exists; with held TCP
+// connections it then stays alive until killed, so those flows stay ESTABLISHED.
+
+import { createSocket } from 'node:dgram';
+import { connect, createServer, type Socket } from 'node:net';
+
+export interface TrafficPlan {
+  /** One datagram to each of `count` ports from one socket: unreplied UDP flows. */
+  readonly udp?: { count: number; port: number; host?: string; payload?: number };
+  /** A UDP echo server and `count` client sockets that get a reply: replied UDP flows. */
+  readonly udpReply?: { count: number; port: number; host?: string };
+  /** `count` TCP connections to a local server, held open: ESTABLISHED flows. */
+  readonly tcpHold?: { count: number; port: number; host?: string; bytes?: number };
+  /** `count` TCP connections opened and closed by the client: TIME_WAIT flows. */
+  readonly tcpClose?: { count: number; port: number; host?: string };
+}
+
+async function udp(plan: NonNullable<TrafficPlan['udp']>): Promise<void> {
+  const host = plan.host ?? '127.0.0.1';
+  const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  const payload = Buffer.alloc(plan.payload ?? 16, 0x61);
+  for (let i = 0; i < plan.count; i++) {
+    // A full table makes the kernel drop the packet and sendto() fail with EPERM: expected there.
+    await new Promise<void>((resolve) => sock.send(payload, plan.port + i, host, () => resolve()));
+  }
+  sock.close();
+}
+
+async function udpReply(plan: NonNullable<TrafficPlan['udpReply']>): Promise<void> {
+  const host = plan.host ?? '127.0.0.1';
+  const type = host.includes(':') ? 'udp6' : 'udp4';
+  const server = createSocket(type);
+  server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
+  await new Promise<void>((resolve) => server.bind(plan.port, host, resolve));
+  for (let i = 0; i < plan.count; i++) {
+    const client = createSocket(type);
+    await new Promise<void>((resolve, reject) => {
+      client.once('message', () => resolve());
+      client.send(Buffer.from('ping'), plan.port, host, (err) => err && reject(err));
+    });
+    client.close();
+  }
+  server.close();
+}
+
+async function tcpServer(port: number, host: string): Promise<() => void> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('data', () => undefined);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  return () => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  };
+}
+
+function open(port: number, host: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, host, () => resolve(s));
+    s.on('error', reject);
+  });
+}
+
+async function main(): Promise<void> {
+  const plan = JSON.parse(process.argv[2] ?? '{}') as TrafficPlan;
+  const held: Socket[] = [];
+  if (plan.udp) await udp(plan.udp);
+  if (plan.udpReply) await udpReply(plan.udpReply);
+  if (plan.tcpClose) {
+    const host = plan.tcpClose.host ?? '127.0.0.1';
+    const stop = await tcpServer(plan.tcpClose.port, host);
+    for (let i = 0; i < plan.tcpClose.count; i++) {
+      const s = await open(plan.tcpClose.port, host);
+      await new Promise<void>((resolve) => s.end(resolve));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    stop();
+  }
+  if (plan.tcpHold) {
+    const host = plan.tcpHold.host ?? '127.0.0.1';
+    await tcpServer(plan.tcpHold.port, host);
+    for (let i = 0; i < plan.tcpHold.count; i++) {
+      const s = await open(plan.tcpHold.port, host);
+      if (plan.tcpHold.bytes) s.write(Buffer.alloc(plan.tcpHold.bytes, 0x62));
+      held.push(s);
+    }
+  }
+  // Let the last packets (FINs, data) reach conntrack before declaring the table ready.
+  await new Promise((r) => setTimeout(r, 300));
+  // SIGUSR1 sends one byte on every held connection (tests use it to make mid-stream packets).
+  process.on('SIGUSR1', () => {
+    for (const s of held) s.write('x');
+  });
+  process.stdout.write('ready\n');
+  if (held.length === 0) process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`traffic: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
