@@ -11,7 +11,7 @@ export interface TrafficPlan {
   /** A UDP echo server and `count` client sockets that get a reply: replied UDP flows. */
   readonly udpReply?: { count: number; port: number; host?: string };
   /** `count` TCP connections to a local server, held open: ESTABLISHED flows. */
-  readonly tcpHold?: { count: number; port: number; host?: string; bytes?: number };
+  readonly tcpHold?: { count: number; port: number; host?: string; bytes?: number; connectPort?: number };
   /** `count` TCP connections opened and closed by the client: TIME_WAIT flows. */
   readonly tcpClose?: { count: number; port: number; host?: string };
 }
@@ -85,7 +85,8 @@ async function main(): Promise<void> {
     const host = plan.tcpHold.host ?? '127.0.0.1';
     await tcpServer(plan.tcpHold.port, host);
     for (let i = 0; i < plan.tcpHold.count; i++) {
-      const s = await open(plan.tcpHold.port, host);
+      // connectPort differs from port when a DNAT rule redirects connectPort to the server.
+      const s = await open(plan.tcpHold.connectPort ?? plan.tcpHold.port, host);
       if (plan.tcpHold.bytes) s.write(Buffer.alloc(plan.tcpHold.bytes, 0x62));
       held.push(s);
     }
