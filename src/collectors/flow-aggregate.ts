@@ -3,8 +3,20 @@
 // (the smallest series folded into "other" until every flow metric together fits). Labels never
 // carry per-connection values: only family, protocol, state, status, NAT kind, zone, and top-K
 // ports and addresses.
+//
+// add() runs once per flow on the pass's hot path: it keys everything by small integers and raw
+// address keys, and builds label strings only once per distinct series, in result().
 
-import { familyName, natKind, protocolName, zoneOf, type Flow } from '../conntrack/flow.js';
+import { IPS } from '../conntrack/constants.js';
+import {
+  familyName,
+  formatAddress,
+  natKind,
+  protocolName,
+  type AddressKey,
+  type FlowFields,
+  type NatKind,
+} from '../conntrack/flow.js';
 import {
   FLOW_AGE_BUCKETS,
   flowAgeSeconds,
@@ -22,25 +34,39 @@ import {
   flowsByZone,
   type MetricDef,
 } from '../metrics/catalog.js';
-import { IPS } from '../conntrack/constants.js';
 import type { GaugeSample, HistogramSample, Labels, Sample } from './types.js';
 
 const OTHER = 'other';
-const SEP = '\u0000';
 
 /** Protocols whose tuples carry ports (the by-port metrics count only these). */
 const PORTED = new Set([6, 17, 33, 132, 136]);
 
-class Sums {
-  readonly values = new Map<string, number>();
+const STATUSES = ['unreplied', 'replied', 'assured'] as const;
+const NAT_KINDS: readonly NatKind[] = ['none', 'snat', 'dnat', 'both'];
 
-  add(key: string, value: number): void {
-    this.values.set(key, (this.values.get(key) ?? 0) + value);
-  }
+/** Everything counted per (family, protocol, state). */
+interface Group {
+  readonly family: string;
+  readonly protocol: string;
+  readonly state: string;
+  flows: number;
+  readonly status: number[];
+  readonly nat: number[];
+  /** Flows that had acct counters, and their sums. */
+  counted: number;
+  origBytes: number;
+  replyBytes: number;
+  origPackets: number;
+  replyPackets: number;
+}
+
+interface Tally {
+  flows: number;
+  bytes: number;
 }
 
 interface AgeHistogram {
-  counts: number[];
+  readonly counts: number[];
   count: number;
   sum: number;
 }
@@ -56,67 +82,88 @@ export interface AggregateResult {
   readonly folded: number;
 }
 
+function tally<K>(map: Map<K, Tally>, key: K, bytes: number): void {
+  const t = map.get(key);
+  if (t) {
+    t.flows += 1;
+    t.bytes += bytes;
+  } else {
+    map.set(key, { flows: 1, bytes });
+  }
+}
+
 export class FlowAggregator {
-  private readonly flowsByKey = new Sums();
-  private readonly status = new Sums();
-  private readonly nat = new Sums();
-  private readonly zone = new Sums();
-  private readonly bytes = new Sums();
-  private readonly packets = new Sums();
-  private readonly dstPortFlows = new Sums();
-  private readonly dstPortBytes = new Sums();
-  private readonly srcAddrFlows = new Sums();
-  private readonly dstAddrFlows = new Sums();
-  private readonly srcAddrBytes = new Sums();
-  private readonly dstAddrBytes = new Sums();
-  private readonly ages = new Map<string, AgeHistogram>();
+  /** Key: state name per (family, protocol), then the group. */
+  private readonly groups = new Map<number, Map<string | undefined, Group>>();
+  private readonly zones = new Map<number, number>();
+  /** Key: protocol * 65536 + destination port. */
+  private readonly dstPorts = new Map<number, Tally>();
+  private readonly srcAddresses = new Map<AddressKey, Tally>();
+  private readonly dstAddresses = new Map<AddressKey, Tally>();
+  private readonly ages = new Map<number, AgeHistogram>();
   private sawCounters = false;
   private sawTimestamps = false;
 
   /** @param nowNs the pass's reference time for ages, in ns since the epoch */
   constructor(private readonly nowNs: number) {}
 
-  add(flow: Flow): void {
-    const family = familyName(flow.family);
-    const protocol = protocolName(flow.orig.proto);
-    const state = flow.protoState?.toLowerCase() ?? 'none';
-    const fps = family + SEP + protocol;
-    const fpsState = fps + SEP + state;
-    this.flowsByKey.add(fpsState, 1);
-    const status =
-      flow.status & IPS.ASSURED ? 'assured' : flow.status & IPS.SEEN_REPLY ? 'replied' : 'unreplied';
-    this.status.add(fps + SEP + status, 1);
-    this.nat.add(fps + SEP + natKind(flow), 1);
-    this.zone.add(String(zoneOf(flow)), 1);
-
-    const ported = PORTED.has(flow.orig.proto) && flow.orig.dport !== undefined;
-    const portKey = ported ? protocol + SEP + String(flow.orig.dport) : undefined;
-    if (portKey) this.dstPortFlows.add(portKey, 1);
-    this.srcAddrFlows.add(flow.orig.src, 1);
-    this.dstAddrFlows.add(flow.orig.dst, 1);
-
-    if (flow.origCounters && flow.replyCounters) {
-      this.sawCounters = true;
-      this.bytes.add(fpsState + SEP + 'original', flow.origCounters.bytes);
-      this.bytes.add(fpsState + SEP + 'reply', flow.replyCounters.bytes);
-      this.packets.add(fpsState + SEP + 'original', flow.origCounters.packets);
-      this.packets.add(fpsState + SEP + 'reply', flow.replyCounters.packets);
-      const total = flow.origCounters.bytes + flow.replyCounters.bytes;
-      if (portKey) this.dstPortBytes.add(portKey, total);
-      this.srcAddrBytes.add(flow.orig.src, total);
-      this.dstAddrBytes.add(flow.orig.dst, total);
+  add(f: FlowFields): void {
+    const proto = f.orig.proto;
+    const familyProto = f.family * 256 + proto;
+    let byState = this.groups.get(familyProto);
+    if (!byState) this.groups.set(familyProto, (byState = new Map()));
+    let g = byState.get(f.protoState);
+    if (!g) {
+      g = {
+        family: familyName(f.family),
+        protocol: protocolName(proto),
+        state: f.protoState?.toLowerCase() ?? 'none',
+        flows: 0,
+        status: [0, 0, 0],
+        nat: [0, 0, 0, 0],
+        counted: 0,
+        origBytes: 0,
+        replyBytes: 0,
+        origPackets: 0,
+        replyPackets: 0,
+      };
+      byState.set(f.protoState, g);
     }
+    g.flows += 1;
+    const statusIndex = f.status & IPS.ASSURED ? 2 : f.status & IPS.SEEN_REPLY ? 1 : 0;
+    g.status[statusIndex] = (g.status[statusIndex] ?? 0) + 1;
+    const natIndex = NAT_KINDS.indexOf(natKind(f));
+    g.nat[natIndex] = (g.nat[natIndex] ?? 0) + 1;
 
-    if (flow.startNs !== undefined) {
+    const zone = f.zone >= 0 ? f.zone : f.orig.zone >= 0 ? f.orig.zone : f.reply.zone >= 0 ? f.reply.zone : 0;
+    this.zones.set(zone, (this.zones.get(zone) ?? 0) + 1);
+
+    let bytes = 0;
+    if (f.origBytes >= 0 && f.replyBytes >= 0) {
+      this.sawCounters = true;
+      g.counted += 1;
+      g.origBytes += f.origBytes;
+      g.replyBytes += f.replyBytes;
+      g.origPackets += f.origPackets;
+      g.replyPackets += f.replyPackets;
+      bytes = f.origBytes + f.replyBytes;
+    }
+    if (PORTED.has(proto) && f.orig.dport >= 0) tally(this.dstPorts, proto * 65536 + f.orig.dport, bytes);
+    tally(this.srcAddresses, f.orig.src, bytes);
+    tally(this.dstAddresses, f.orig.dst, bytes);
+
+    if (f.startNs >= 0) {
       this.sawTimestamps = true;
-      const age = Math.max(0, (this.nowNs - flow.startNs) / 1e9);
-      let h = this.ages.get(protocol);
-      if (!h) {
-        h = { counts: new Array<number>(FLOW_AGE_BUCKETS.length).fill(0), count: 0, sum: 0 };
-        this.ages.set(protocol, h);
-      }
-      for (let i = 0; i < FLOW_AGE_BUCKETS.length; i++) {
-        if (age <= (FLOW_AGE_BUCKETS[i] ?? Infinity)) h.counts[i] = (h.counts[i] ?? 0) + 1;
+      const age = Math.max(0, (this.nowNs - f.startNs) / 1e9);
+      let h = this.ages.get(proto);
+      if (!h)
+        this.ages.set(
+          proto,
+          (h = { counts: new Array<number>(FLOW_AGE_BUCKETS.length).fill(0), count: 0, sum: 0 }),
+        );
+      // Buckets are cumulative: the first bound that holds the age, and every one above it.
+      for (let i = FLOW_AGE_BUCKETS.length - 1; i >= 0 && age <= (FLOW_AGE_BUCKETS[i] ?? Infinity); i--) {
+        h.counts[i] = (h.counts[i] ?? 0) + 1;
       }
       h.count += 1;
       h.sum += age;
@@ -129,31 +176,62 @@ export class FlowAggregator {
    */
   result(options: AggregateOptions, scale: number): AggregateResult {
     const k = options.topK;
+    const all = [...this.groups.values()].flatMap((m) => [...m.values()]);
+    const fps = (g: Group) => ({ family: g.family, protocol: g.protocol });
+    const fpState = (g: Group) => ({ ...fps(g), state: g.state });
     const groups: SeriesGroup[] = [
-      group(flows, ['family', 'protocol', 'state'], this.flowsByKey, scale),
-      group(flowsByStatus, ['family', 'protocol', 'status'], this.status, scale),
-      group(flowsByNat, ['family', 'protocol', 'nat'], this.nat, scale),
-      group(flowsByZone, ['zone'], this.zone, scale),
-      topK(flowsByDstPort, ['protocol', 'port'], this.dstPortFlows, k, scale),
-      topK(flowsBySrcAddress, ['address'], this.srcAddrFlows, k, scale),
-      topK(flowsByDstAddress, ['address'], this.dstAddrFlows, k, scale),
+      group(
+        flows,
+        all.map((g) => [fpState(g), g.flows]),
+      ),
+      group(
+        flowsByStatus,
+        all.flatMap((g) => STATUSES.map((status, i) => [{ ...fps(g), status }, g.status[i] ?? 0] as const)),
+      ),
+      group(
+        flowsByNat,
+        all.flatMap((g) => NAT_KINDS.map((nat, i) => [{ ...fps(g), nat }, g.nat[i] ?? 0] as const)),
+      ),
+      group(
+        flowsByZone,
+        [...this.zones].map(([zone, n]) => [{ zone: String(zone) }, n]),
+      ),
+      topK(flowsByDstPort, this.dstPorts, portLabels, (t) => t.flows, k, portBucket, portOther),
+      topK(flowsBySrcAddress, this.srcAddresses, addressLabels, (t) => t.flows, k),
+      topK(flowsByDstAddress, this.dstAddresses, addressLabels, (t) => t.flows, k),
     ];
     if (this.sawCounters) {
+      const counted = all.filter((g) => g.counted > 0);
       groups.push(
-        group(flowBytes, ['family', 'protocol', 'state', 'direction'], this.bytes, scale),
-        group(flowPackets, ['family', 'protocol', 'state', 'direction'], this.packets, scale),
-        topK(flowBytesByDstPort, ['protocol', 'port'], this.dstPortBytes, k, scale),
-        topK(flowBytesBySrcAddress, ['address'], this.srcAddrBytes, k, scale),
-        topK(flowBytesByDstAddress, ['address'], this.dstAddrBytes, k, scale),
+        group(
+          flowBytes,
+          counted.flatMap((g) => [
+            [{ ...fpState(g), direction: 'original' }, g.origBytes],
+            [{ ...fpState(g), direction: 'reply' }, g.replyBytes],
+          ]),
+          true,
+        ),
+        group(
+          flowPackets,
+          counted.flatMap((g) => [
+            [{ ...fpState(g), direction: 'original' }, g.origPackets],
+            [{ ...fpState(g), direction: 'reply' }, g.replyPackets],
+          ]),
+          true,
+        ),
+        topK(flowBytesByDstPort, this.dstPorts, portLabels, (t) => t.bytes, k, portBucket, portOther),
+        topK(flowBytesBySrcAddress, this.srcAddresses, addressLabels, (t) => t.bytes, k),
+        topK(flowBytesByDstAddress, this.dstAddresses, addressLabels, (t) => t.bytes, k),
       );
     }
+    for (const g of groups) for (const s of g.samples) (s as { value: number }).value *= scale;
     const histograms: HistogramSample[] = [];
     if (this.sawTimestamps) {
-      for (const [protocol, h] of [...this.ages.entries()].sort((a, b) => b[1].count - a[1].count)) {
+      for (const [proto, h] of [...this.ages].sort((a, b) => b[1].count - a[1].count)) {
         histograms.push({
           kind: 'histogram',
           metric: flowAgeSeconds,
-          labels: { protocol },
+          labels: { protocol: protocolName(proto) },
           bucketCounts: h.counts.map((c) => c * scale),
           count: h.count * scale,
           sum: h.sum * scale,
@@ -165,69 +243,83 @@ export class FlowAggregator {
   }
 }
 
-interface SeriesGroup {
+function portLabels(key: number): Record<string, string> {
+  return { protocol: protocolName(Math.floor(key / 65536)), port: String(key % 65536) };
+}
+
+function addressLabels(key: AddressKey): Record<string, string> {
+  return { address: formatAddress(key) };
+}
+
+export interface SeriesGroup {
   readonly metric: MetricDef;
-  readonly labelNames: readonly string[];
   /** Label names that keep their value when a series is folded (e.g. direction). */
   readonly keep: readonly string[];
   samples: GaugeSample[];
 }
 
-function labelsOf(names: readonly string[], key: string): Record<string, string> {
-  const parts = key.split(SEP);
-  const labels: Record<string, string> = {};
-  names.forEach((n, i) => (labels[n] = parts[i] ?? ''));
-  return labels;
+function bySize(a: GaugeSample, b: GaugeSample): number {
+  return b.value - a.value || (JSON.stringify(a.labels) < JSON.stringify(b.labels) ? -1 : 1);
 }
 
-function sortedSamples(
+/**
+ * One series per distinct label set (values summed). Flow-count partitions leave out empty
+ * cells; byte and packet sums keep a measured zero (acct on, nothing sent back).
+ */
+function group(
   metric: MetricDef,
-  names: readonly string[],
-  sums: Sums,
-  scale: number,
-): GaugeSample[] {
-  return [...sums.values.entries()]
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .map(([key, value]) => ({
-      kind: 'value' as const,
-      metric,
-      labels: labelsOf(names, key),
-      value: value * scale,
-    }));
-}
-
-function group(metric: MetricDef, names: readonly string[], sums: Sums, scale: number): SeriesGroup {
-  const keep = names.includes('direction') ? ['direction'] : [];
-  return { metric, labelNames: names, keep, samples: sortedSamples(metric, names, sums, scale) };
-}
-
-/** The K largest series; the rest summed into "other" (per protocol for ports, keeping its total). */
-function topK(
-  metric: MetricDef,
-  names: readonly string[],
-  sums: Sums,
-  k: number,
-  scale: number,
+  series: readonly (readonly [Labels, number])[],
+  keepZeros = false,
 ): SeriesGroup {
-  const all = sortedSamples(metric, names, sums, scale);
-  const top = all.slice(0, k);
-  const rest = new Map<string, GaugeSample>();
-  for (const s of all.slice(k)) {
-    const labels: Record<string, string> = {};
-    for (const n of names) labels[n] = n === 'protocol' ? (s.labels[n] ?? OTHER) : OTHER;
-    const key = names.map((n) => labels[n]).join(SEP);
-    const prev = rest.get(key);
-    rest.set(key, { ...s, labels, value: (prev?.value ?? 0) + s.value });
+  const keep = metric.labels.includes('direction') ? ['direction'] : [];
+  const merged = new Map<string, GaugeSample>();
+  for (const [labels, value] of series) {
+    if (value === 0 && !keepZeros) continue;
+    const id = metric.labels.map((l) => labels[l]).join('\u0000');
+    const prev = merged.get(id);
+    merged.set(id, { kind: 'value', metric, labels, value: (prev?.value ?? 0) + value });
   }
-  return { metric, labelNames: names, keep: [], samples: [...top, ...rest.values()] };
+  return { metric, keep, samples: [...merged.values()].sort(bySize) };
 }
+
+/**
+ * The K largest series by `weight`; the rest summed into "other" series: one per `bucketOf(key)`
+ * (per protocol for ports, so each protocol keeps its total). Only the K kept keys and the
+ * "other" buckets are ever formatted into labels.
+ */
+function topK<K>(
+  metric: MetricDef,
+  map: Map<K, Tally>,
+  labelsOf: (key: K) => Record<string, string>,
+  weight: (t: Tally) => number,
+  k: number,
+  bucketOf: (key: K) => number = () => 0,
+  otherOf: (bucket: number) => Record<string, string> = () => ({ address: OTHER }),
+): SeriesGroup {
+  const entries = [...map].sort((a, b) => weight(b[1]) - weight(a[1]));
+  const samples: GaugeSample[] = entries
+    .slice(0, k)
+    .map(([key, t]) => ({ kind: 'value', metric, labels: labelsOf(key), value: weight(t) }));
+  const rest = new Map<number, number>();
+  for (let i = k; i < entries.length; i++) {
+    const [key, t] = entries[i] as [K, Tally];
+    const bucket = bucketOf(key);
+    rest.set(bucket, (rest.get(bucket) ?? 0) + weight(t));
+  }
+  for (const [bucket, value] of rest) samples.push({ kind: 'value', metric, labels: otherOf(bucket), value });
+  return { metric, keep: [], samples };
+}
+
+const portBucket = (key: number): number => Math.floor(key / 65536);
+const portOther = (proto: number): Record<string, string> => ({ protocol: protocolName(proto), port: OTHER });
 
 /** Exposition series a histogram sample costs: its buckets, +Inf, _sum and _count. */
 const HISTOGRAM_SERIES = FLOW_AGE_BUCKETS.length + 3;
 
 /**
  * Folds series until the flow metrics fit the budget: repeatedly the group with the most
- * series loses its two smallest into one "other" series (values summed, so totals hold).
+ * series loses its two smallest into one "other" series (values summed, so totals hold), or,
+ * when the age histograms cost more, the two least populated protocols' histograms merge.
  * Returns how many series disappeared.
  */
 export function applyBudget(groups: SeriesGroup[], histograms: HistogramSample[], budget: number): number {
@@ -235,32 +327,29 @@ export function applyBudget(groups: SeriesGroup[], histograms: HistogramSample[]
     groups.reduce((n, g) => n + g.samples.length, 0) + histograms.length * HISTOGRAM_SERIES;
   let folded = 0;
   while (total() > budget) {
-    if (
-      histograms.length > 1 &&
-      histograms.length * HISTOGRAM_SERIES >= Math.max(...groups.map((g) => g.samples.length))
-    ) {
-      foldHistograms(histograms);
-      folded += HISTOGRAM_SERIES;
-      continue;
-    }
     const biggest = groups.reduce((a, b) => (b.samples.length > a.samples.length ? b : a));
-    if (biggest.samples.length <= 1) {
-      if (histograms.length === 0) break;
-      // Nothing left to fold among gauges: drop histogram detail down to one series set.
-      if (histograms.length === 1) break;
-      foldHistograms(histograms);
-      folded += HISTOGRAM_SERIES;
+    const histogramsFirst =
+      histograms.length > 1 && histograms.length * HISTOGRAM_SERIES >= biggest.samples.length;
+    if (!histogramsFirst && foldSmallest(biggest)) {
+      folded += 1;
       continue;
     }
-    if (!foldSmallest(biggest)) break;
-    folded += 1;
+    if (histograms.length <= 1) {
+      // Gauges are folded as far as they go; try the other groups before giving up.
+      const other = groups.filter((g) => g !== biggest).sort((a, b) => b.samples.length - a.samples.length);
+      if (!other.some((g) => foldSmallest(g))) break;
+      folded += 1;
+      continue;
+    }
+    foldHistograms(histograms);
+    folded += HISTOGRAM_SERIES;
   }
   return folded;
 }
 
 function otherLabels(g: SeriesGroup, from: Labels): Record<string, string> {
   const labels: Record<string, string> = {};
-  for (const n of g.labelNames) labels[n] = g.keep.includes(n) ? (from[n] ?? OTHER) : OTHER;
+  for (const n of g.metric.labels) labels[n] = g.keep.includes(n) ? (from[n] ?? OTHER) : OTHER;
   return labels;
 }
 
@@ -281,7 +370,7 @@ function foldSmallest(g: SeriesGroup): boolean {
       g.samples = rest.map((s) => (s === existing ? { ...s, value: s.value + victim.value } : s));
       return true;
     }
-    // Creating a new "other" series gains nothing unless a second series joins it.
+    // A new "other" series gains nothing unless a second series joins it.
     const partner = byValue.find(
       (s) =>
         s !== victim &&
@@ -289,8 +378,10 @@ function foldSmallest(g: SeriesGroup): boolean {
         sameLabels(otherLabels(g, s.labels), target),
     );
     if (!partner) continue;
-    const merged: GaugeSample = { ...victim, labels: target, value: victim.value + partner.value };
-    g.samples = [...rest.filter((s) => s !== partner), merged];
+    g.samples = [
+      ...rest.filter((s) => s !== partner),
+      { ...victim, labels: target, value: victim.value + partner.value },
+    ];
     return true;
   }
   return false;

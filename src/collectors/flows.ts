@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeFlow } from '../conntrack/flow.js';
+import { decodeFlowFields, FlowFields } from '../conntrack/flow.js';
 import { ExporterError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
@@ -94,12 +94,13 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
     // Every step-th flow is decoded; the hard cap still holds if the table grows mid-pass.
     const step = Math.max(1, Math.ceil(entries / options.maxFlowsPerPass));
     const aggregator = new FlowAggregator(Date.now() * 1e6);
+    const fields = new FlowFields();
     let scanned = 0;
     let decoded = 0;
     await ctx.client.dumpFlows((msg) => {
       scanned += 1;
       if ((scanned - 1) % step !== 0 || decoded >= options.maxFlowsPerPass) return;
-      aggregator.add(decodeFlow(msg)); // a DecodeError is counted and skipped by the transport
+      aggregator.add(decodeFlowFields(msg, fields)); // a DecodeError is counted and skipped by the transport
       decoded += 1;
     });
     const scale = decoded > 0 ? scanned / decoded : 1;

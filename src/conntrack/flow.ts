@@ -1,11 +1,15 @@
 // Layer: conntrack model. Decodes one flow message (a dump part, or a NEW/UPDATE/DESTROY event;
-// they share one schema) into a Flow: both tuples, protocol, status, protocol state, timeout,
-// mark, zone, acct counters, timestamp start, labels. Arbitrary bytes give a Flow or a
-// DecodeError, never another exception. Absent attributes stay undefined (absent is not zero).
+// they share one schema): both tuples, protocol, status, protocol state, timeout, mark, zone,
+// acct counters, timestamp start, labels. Arbitrary bytes give a result or a DecodeError, never
+// another exception. Absent attributes stay absent (absent is not zero).
+//
+// Two shapes, one decoder: `decodeFlowFields` fills a reusable FlowFields with raw values
+// (IPv4 addresses as numbers, IPv6 as 16-char latin1 keys, -1 for absent) without allocating per
+// attribute: the flow pass runs it a million times. `decodeFlow` turns that into a readable Flow.
 // Reference: shared/ctnetlink.md §5–§7, §12, §16.
 
 import {
-  forEachAttribute,
+  AttrCursor,
   readBe16,
   readBe32,
   readBe64,
@@ -32,6 +36,223 @@ import {
   SCTP_STATES,
   TCP_STATES,
 } from './constants.js';
+
+/** An address as decoded: IPv4 as a u32, IPv6 as its 16 bytes in a latin1 string. */
+export type AddressKey = number | string;
+
+/** One direction's tuple in raw form; -1 marks an absent number. */
+export class TupleFields {
+  src: AddressKey = -1;
+  dst: AddressKey = -1;
+  proto = -1;
+  sport = -1;
+  dport = -1;
+  icmpId = -1;
+  icmpType = -1;
+  icmpCode = -1;
+  zone = -1;
+
+  reset(): void {
+    this.src = this.dst = -1;
+    this.proto = this.sport = this.dport = this.icmpId = this.icmpType = this.icmpCode = this.zone = -1;
+  }
+}
+
+/** A decoded flow in raw form, reused across messages. -1 marks an absent number. */
+export class FlowFields {
+  family = 0;
+  readonly orig = new TupleFields();
+  readonly reply = new TupleFields();
+  status = -1;
+  /** Protocol state name as conntrack prints it (ESTABLISHED), or undefined. */
+  protoState: string | undefined = undefined;
+  timeout = -1;
+  mark = -1;
+  zone = -1;
+  id = -1;
+  origPackets = -1;
+  origBytes = -1;
+  replyPackets = -1;
+  replyBytes = -1;
+  /** CTA_TIMESTAMP_START in ns since the epoch, as a double (µs precision). */
+  startNs = -1;
+  labelsStart = -1;
+  labelsEnd = -1;
+
+  reset(): void {
+    this.family = 0;
+    this.orig.reset();
+    this.reply.reset();
+    this.status = this.timeout = this.mark = this.zone = this.id = -1;
+    this.protoState = undefined;
+    this.origPackets = this.origBytes = this.replyPackets = this.replyBytes = this.startNs = -1;
+    this.labelsStart = this.labelsEnd = -1;
+  }
+}
+
+function readAddress(buf: Buffer, start: number, end: number, family: 4 | 6): AddressKey {
+  if (family === 4) {
+    if (end - start !== 4) throw new DecodeError(`IPv4 address of ${end - start} bytes`);
+    return buf.readUInt32BE(start);
+  }
+  if (end - start !== 16) throw new DecodeError(`IPv6 address of ${end - start} bytes`);
+  return buf.toString('latin1', start, end);
+}
+
+function decodeTupleInto(buf: Buffer, start: number, end: number, t: TupleFields): void {
+  const c = new AttrCursor(buf, start, end);
+  while (c.next()) {
+    if (c.type === CtaTuple.IP) {
+      const ip = new AttrCursor(buf, c.start, c.end);
+      while (ip.next()) {
+        if (ip.type === CtaIp.V4_SRC) t.src = readAddress(buf, ip.start, ip.end, 4);
+        else if (ip.type === CtaIp.V4_DST) t.dst = readAddress(buf, ip.start, ip.end, 4);
+        else if (ip.type === CtaIp.V6_SRC) t.src = readAddress(buf, ip.start, ip.end, 6);
+        else if (ip.type === CtaIp.V6_DST) t.dst = readAddress(buf, ip.start, ip.end, 6);
+      }
+    } else if (c.type === CtaTuple.PROTO) {
+      const p = new AttrCursor(buf, c.start, c.end);
+      while (p.next()) {
+        switch (p.type) {
+          case CtaProto.NUM:
+            t.proto = readU8(buf, p.start, p.end);
+            break;
+          case CtaProto.SRC_PORT:
+            t.sport = readBe16(buf, p.start, p.end);
+            break;
+          case CtaProto.DST_PORT:
+            t.dport = readBe16(buf, p.start, p.end);
+            break;
+          case CtaProto.ICMP_ID:
+          case CtaProto.ICMPV6_ID:
+            t.icmpId = readBe16(buf, p.start, p.end);
+            break;
+          case CtaProto.ICMP_TYPE:
+          case CtaProto.ICMPV6_TYPE:
+            t.icmpType = readU8(buf, p.start, p.end);
+            break;
+          case CtaProto.ICMP_CODE:
+          case CtaProto.ICMPV6_CODE:
+            t.icmpCode = readU8(buf, p.start, p.end);
+            break;
+        }
+      }
+    } else if (c.type === CtaTuple.ZONE) {
+      t.zone = readBe16(buf, c.start, c.end);
+    }
+  }
+  if (t.proto < 0) throw new DecodeError('tuple without CTA_PROTO_NUM');
+  if (t.src === -1 || t.dst === -1) throw new DecodeError('tuple without addresses');
+}
+
+/** Returns [packets, bytes] into the flow's fields for one direction. */
+function decodeCountersInto(buf: Buffer, start: number, end: number, f: FlowFields, reply: boolean): void {
+  let packets = -1;
+  let bytes = -1;
+  const c = new AttrCursor(buf, start, end);
+  while (c.next()) {
+    if (c.type === CtaCounters.PACKETS) packets = readBe64(buf, c.start, c.end);
+    else if (c.type === CtaCounters.BYTES) bytes = readBe64(buf, c.start, c.end);
+    else if (c.type === CtaCounters.PACKETS32) packets = readBe32(buf, c.start, c.end);
+    else if (c.type === CtaCounters.BYTES32) bytes = readBe32(buf, c.start, c.end);
+  }
+  if (packets < 0 || bytes < 0) throw new DecodeError('counters without packets or bytes');
+  if (reply) [f.replyPackets, f.replyBytes] = [packets, bytes];
+  else [f.origPackets, f.origBytes] = [packets, bytes];
+}
+
+function decodeProtoinfo(buf: Buffer, start: number, end: number): string | undefined {
+  let state: string | undefined;
+  const c = new AttrCursor(buf, start, end);
+  while (c.next()) {
+    const names =
+      c.type === CtaProtoinfo.TCP
+        ? TCP_STATES
+        : c.type === CtaProtoinfo.SCTP
+          ? SCTP_STATES
+          : c.type === CtaProtoinfo.DCCP
+            ? DCCP_STATES
+            : undefined;
+    if (!names) continue;
+    const child = new AttrCursor(buf, c.start, c.end);
+    while (child.next()) {
+      // TCP, SCTP and DCCP all number their state attribute 1; unknown values print as NONE.
+      if (child.type === CTA_PROTOINFO_TCP_STATE)
+        state = names[readU8(buf, child.start, child.end)] ?? 'NONE';
+    }
+  }
+  return state;
+}
+
+function decodeTimestampStart(buf: Buffer, start: number, end: number): number {
+  let startNs = -1;
+  const c = new AttrCursor(buf, start, end);
+  while (c.next()) if (c.type === CTA_TIMESTAMP_START) startNs = readBe64(buf, c.start, c.end);
+  return startNs;
+}
+
+/** Decodes a flow message (IPCTNL_MSG_CT_NEW, or CT_DELETE for DESTROY events) into `f`. */
+export function decodeFlowFields(msg: MessageView, f: FlowFields): FlowFields {
+  if (msg.type !== CtMsg.NEW && msg.type !== CtMsg.DELETE) {
+    throw new DecodeError(`not a flow message: type 0x${msg.type.toString(16)}`);
+  }
+  f.reset();
+  const { family } = readNfGenMsg(msg);
+  if (family !== AF_INET && family !== AF_INET6) throw new DecodeError(`flow of unknown family ${family}`);
+  f.family = family;
+  const buf = msg.buf;
+  let sawOrig = false;
+  let sawReply = false;
+  const c = new AttrCursor(buf, msg.start + NFNL_ATTR_OFFSET, msg.end);
+  while (c.next()) {
+    switch (c.type) {
+      case Cta.TUPLE_ORIG:
+        decodeTupleInto(buf, c.start, c.end, f.orig);
+        sawOrig = true;
+        break;
+      case Cta.TUPLE_REPLY:
+        decodeTupleInto(buf, c.start, c.end, f.reply);
+        sawReply = true;
+        break;
+      case Cta.STATUS:
+        f.status = readBe32(buf, c.start, c.end);
+        break;
+      case Cta.PROTOINFO:
+        f.protoState = decodeProtoinfo(buf, c.start, c.end) ?? f.protoState;
+        break;
+      case Cta.TIMEOUT:
+        f.timeout = readBe32(buf, c.start, c.end);
+        break;
+      case Cta.MARK:
+        f.mark = readBe32(buf, c.start, c.end);
+        break;
+      case Cta.ZONE:
+        f.zone = readBe16(buf, c.start, c.end);
+        break;
+      case Cta.ID:
+        f.id = readBe32(buf, c.start, c.end);
+        break;
+      case Cta.COUNTERS_ORIG:
+        decodeCountersInto(buf, c.start, c.end, f, false);
+        break;
+      case Cta.COUNTERS_REPLY:
+        decodeCountersInto(buf, c.start, c.end, f, true);
+        break;
+      case Cta.TIMESTAMP:
+        f.startNs = decodeTimestampStart(buf, c.start, c.end);
+        break;
+      case Cta.LABELS:
+        [f.labelsStart, f.labelsEnd] = [c.start, c.end];
+        break;
+      // Everything else (USE, HELP, SECCTX, SEQ_ADJ, SYNPROXY, future ids) is not needed here.
+    }
+  }
+  if (!sawOrig || !sawReply) throw new DecodeError('flow without both tuples');
+  if (f.status < 0) throw new DecodeError('flow without CTA_STATUS');
+  return f;
+}
+
+// ---- the readable shape ------------------------------------------------------------------------
 
 export interface Tuple {
   src: string;
@@ -71,17 +292,11 @@ export interface Flow {
   labels?: Buffer;
 }
 
-function emptyTuple(): Tuple {
-  return { src: '', dst: '', proto: -1 };
-}
-
-function formatAddress(buf: Buffer, start: number, end: number, family: 4 | 6): string {
-  if (family === 4) {
-    if (end - start !== 4) throw new DecodeError(`IPv4 address of ${end - start} bytes`);
-    return `${buf[start]}.${buf[start + 1]}.${buf[start + 2]}.${buf[start + 3]}`;
-  }
-  if (end - start !== 16) throw new DecodeError(`IPv6 address of ${end - start} bytes`);
-  return formatIPv6(buf, start);
+/** Text form of a decoded address: dotted quad, or RFC 5952 IPv6. */
+export function formatAddress(key: AddressKey): string {
+  if (typeof key === 'number')
+    return `${key >>> 24}.${(key >>> 16) & 0xff}.${(key >>> 8) & 0xff}.${key & 0xff}`;
+  return formatIPv6(Buffer.from(key, 'latin1'), 0);
 }
 
 /** RFC 5952 text form: lowercase, leading zeros dropped, the longest run of ≥2 zero groups as ::. */
@@ -108,172 +323,52 @@ export function formatIPv6(buf: Buffer, start: number): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
-function decodeTuple(buf: Buffer, start: number, end: number): Tuple {
-  const t = emptyTuple();
-  forEachAttribute(buf, start, end, (type, s, e) => {
-    if (type === CtaTuple.IP) {
-      forEachAttribute(buf, s, e, (ipType, is, ie) => {
-        if (ipType === CtaIp.V4_SRC) t.src = formatAddress(buf, is, ie, 4);
-        else if (ipType === CtaIp.V4_DST) t.dst = formatAddress(buf, is, ie, 4);
-        else if (ipType === CtaIp.V6_SRC) t.src = formatAddress(buf, is, ie, 6);
-        else if (ipType === CtaIp.V6_DST) t.dst = formatAddress(buf, is, ie, 6);
-      });
-    } else if (type === CtaTuple.PROTO) {
-      forEachAttribute(buf, s, e, (pType, ps, pe) => {
-        switch (pType) {
-          case CtaProto.NUM:
-            t.proto = readU8(buf, ps, pe);
-            break;
-          case CtaProto.SRC_PORT:
-            t.sport = readBe16(buf, ps, pe);
-            break;
-          case CtaProto.DST_PORT:
-            t.dport = readBe16(buf, ps, pe);
-            break;
-          case CtaProto.ICMP_ID:
-          case CtaProto.ICMPV6_ID:
-            t.icmpId = readBe16(buf, ps, pe);
-            break;
-          case CtaProto.ICMP_TYPE:
-          case CtaProto.ICMPV6_TYPE:
-            t.icmpType = readU8(buf, ps, pe);
-            break;
-          case CtaProto.ICMP_CODE:
-          case CtaProto.ICMPV6_CODE:
-            t.icmpCode = readU8(buf, ps, pe);
-            break;
-        }
-      });
-    } else if (type === CtaTuple.ZONE) {
-      t.zone = readBe16(buf, s, e);
-    }
-  });
-  if (t.proto < 0) throw new DecodeError('tuple without CTA_PROTO_NUM');
-  if (t.src === '' || t.dst === '') throw new DecodeError('tuple without addresses');
-  return t;
+function toTuple(t: TupleFields): Tuple {
+  const out: Tuple = { src: formatAddress(t.src), dst: formatAddress(t.dst), proto: t.proto };
+  if (t.sport >= 0) out.sport = t.sport;
+  if (t.dport >= 0) out.dport = t.dport;
+  if (t.icmpId >= 0) out.icmpId = t.icmpId;
+  if (t.icmpType >= 0) out.icmpType = t.icmpType;
+  if (t.icmpCode >= 0) out.icmpCode = t.icmpCode;
+  if (t.zone >= 0) out.zone = t.zone;
+  return out;
 }
 
-function decodeCounters(buf: Buffer, start: number, end: number): Counters {
-  let packets: number | undefined;
-  let bytes: number | undefined;
-  forEachAttribute(buf, start, end, (type, s, e) => {
-    if (type === CtaCounters.PACKETS) packets = readBe64(buf, s, e);
-    else if (type === CtaCounters.BYTES) bytes = readBe64(buf, s, e);
-    else if (type === CtaCounters.PACKETS32) packets = readBe32(buf, s, e);
-    else if (type === CtaCounters.BYTES32) bytes = readBe32(buf, s, e);
-  });
-  if (packets === undefined || bytes === undefined)
-    throw new DecodeError('counters without packets or bytes');
-  return { packets, bytes };
-}
-
-function stateName(names: readonly string[], value: number): string {
-  // libnetfilter_conntrack prints NONE for values it does not know.
-  return names[value] ?? 'NONE';
-}
-
-function decodeProtoinfo(buf: Buffer, start: number, end: number): string | undefined {
-  let state: string | undefined;
-  forEachAttribute(buf, start, end, (type, s, e) => {
-    const names =
-      type === CtaProtoinfo.TCP
-        ? TCP_STATES
-        : type === CtaProtoinfo.SCTP
-          ? SCTP_STATES
-          : type === CtaProtoinfo.DCCP
-            ? DCCP_STATES
-            : undefined;
-    if (!names) return;
-    forEachAttribute(buf, s, e, (child, cs, ce) => {
-      // TCP, SCTP and DCCP all number their state attribute 1.
-      if (child === CTA_PROTOINFO_TCP_STATE) state = stateName(names, readU8(buf, cs, ce));
-    });
-  });
-  return state;
-}
-
-function decodeTimestampStart(buf: Buffer, start: number, end: number): number | undefined {
-  let startNs: number | undefined;
-  forEachAttribute(buf, start, end, (type, s, e) => {
-    if (type === CTA_TIMESTAMP_START) startNs = readBe64(buf, s, e);
-  });
-  return startNs;
-}
-
-/** Decodes a flow message (type IPCTNL_MSG_CT_NEW, or CT_DELETE for DESTROY events). */
+/** Decodes a flow message into the readable Flow (addresses as text, absent fields omitted). */
 export function decodeFlow(msg: MessageView): Flow {
-  if (msg.type !== CtMsg.NEW && msg.type !== CtMsg.DELETE) {
-    throw new DecodeError(`not a flow message: type 0x${msg.type.toString(16)}`);
-  }
-  const { family } = readNfGenMsg(msg);
-  if (family !== AF_INET && family !== AF_INET6) throw new DecodeError(`flow of unknown family ${family}`);
-  const buf = msg.buf;
-  let orig: Tuple | undefined;
-  let reply: Tuple | undefined;
-  let status: number | undefined;
-  const flow: Partial<Flow> = { family };
-  forEachAttribute(buf, msg.start + NFNL_ATTR_OFFSET, msg.end, (type, s, e) => {
-    switch (type) {
-      case Cta.TUPLE_ORIG:
-        orig = decodeTuple(buf, s, e);
-        break;
-      case Cta.TUPLE_REPLY:
-        reply = decodeTuple(buf, s, e);
-        break;
-      case Cta.STATUS:
-        status = readBe32(buf, s, e);
-        break;
-      case Cta.PROTOINFO: {
-        const state = decodeProtoinfo(buf, s, e);
-        if (state !== undefined) flow.protoState = state;
-        break;
-      }
-      case Cta.TIMEOUT:
-        flow.timeout = readBe32(buf, s, e);
-        break;
-      case Cta.MARK:
-        flow.mark = readBe32(buf, s, e);
-        break;
-      case Cta.ZONE:
-        flow.zone = readBe16(buf, s, e);
-        break;
-      case Cta.ID:
-        flow.id = readBe32(buf, s, e);
-        break;
-      case Cta.COUNTERS_ORIG:
-        flow.origCounters = decodeCounters(buf, s, e);
-        break;
-      case Cta.COUNTERS_REPLY:
-        flow.replyCounters = decodeCounters(buf, s, e);
-        break;
-      case Cta.TIMESTAMP: {
-        const startNs = decodeTimestampStart(buf, s, e);
-        if (startNs !== undefined) flow.startNs = startNs;
-        break;
-      }
-      case Cta.LABELS:
-        flow.labels = Buffer.from(buf.subarray(s, e));
-        break;
-      // Everything else (USE, HELP, SECCTX, SEQ_ADJ, SYNPROXY, future ids) is not needed here.
-    }
-  });
-  if (!orig || !reply) throw new DecodeError('flow without both tuples');
-  if (status === undefined) throw new DecodeError('flow without CTA_STATUS');
-  return { ...flow, family, orig, reply, status };
+  const f = decodeFlowFields(msg, new FlowFields());
+  const flow: Flow = { family: f.family, orig: toTuple(f.orig), reply: toTuple(f.reply), status: f.status };
+  if (f.protoState !== undefined) flow.protoState = f.protoState;
+  if (f.timeout >= 0) flow.timeout = f.timeout;
+  if (f.mark >= 0) flow.mark = f.mark;
+  if (f.zone >= 0) flow.zone = f.zone;
+  if (f.id >= 0) flow.id = f.id;
+  if (f.origPackets >= 0) flow.origCounters = { packets: f.origPackets, bytes: f.origBytes };
+  if (f.replyPackets >= 0) flow.replyCounters = { packets: f.replyPackets, bytes: f.replyBytes };
+  if (f.startNs >= 0) flow.startNs = f.startNs;
+  if (f.labelsStart >= 0) flow.labels = Buffer.from(msg.buf.subarray(f.labelsStart, f.labelsEnd));
+  return flow;
 }
 
 export type NatKind = 'none' | 'snat' | 'dnat' | 'both';
+
+/** The tuple fields natKind compares; both shapes have them (Flow uses undefined, FlowFields -1). */
+interface NatTuple {
+  src: AddressKey;
+  dst: AddressKey;
+  sport?: number;
+  dport?: number;
+  icmpId?: number;
+}
 
 /**
  * NAT from the tuples (§12): without NAT the reply is the mirror of the original. The
  * *_NAT_DONE status bits are set whenever a nat table exists, so they prove nothing.
  */
-export function natKind(flow: Flow): NatKind {
+export function natKind(flow: { orig: NatTuple; reply: NatTuple }): NatKind {
   const { orig, reply } = flow;
-  const ported = orig.sport !== undefined;
-  const snat =
-    reply.dst !== orig.src ||
-    (ported ? reply.dport !== orig.sport : reply.icmpId !== orig.icmpId && orig.icmpId !== undefined);
+  const ported = orig.sport !== undefined && orig.sport !== -1;
+  const snat = reply.dst !== orig.src || (ported ? reply.dport !== orig.sport : reply.icmpId !== orig.icmpId);
   const dnat = reply.src !== orig.dst || (ported && reply.sport !== orig.dport);
   return snat ? (dnat ? 'both' : 'snat') : dnat ? 'dnat' : 'none';
 }
