@@ -7,7 +7,7 @@
 // add() runs once per flow on the pass's hot path: it keys everything by small integers and raw
 // address keys, and builds label strings only once per distinct series, in result().
 
-import { IPS } from '../conntrack/constants.js';
+import { AF_INET6, IPS } from '../conntrack/constants.js';
 import {
   familyName,
   formatAddress,
@@ -43,6 +43,7 @@ const PORTED = new Set([6, 17, 33, 132, 136]);
 
 const STATUSES = ['unreplied', 'replied', 'assured'] as const;
 const NAT_KINDS: readonly NatKind[] = ['none', 'snat', 'dnat', 'both'];
+const NAT_INDEX: Readonly<Record<NatKind, number>> = { none: 0, snat: 1, dnat: 2, both: 3 };
 
 /** Everything counted per (family, protocol, state). */
 interface Group {
@@ -93,14 +94,16 @@ function tally<K>(map: Map<K, Tally>, key: K, bytes: number): void {
 }
 
 export class FlowAggregator {
-  /** Key: state name per (family, protocol), then the group. */
-  private readonly groups = new Map<number, Map<string | undefined, Group>>();
+  /** Index: (family is IPv6 ? 256 : 0) + protocol; then the group by state name. */
+  private readonly groups: (Map<string | undefined, Group> | undefined)[] = [];
   private readonly zones = new Map<number, number>();
-  /** Key: protocol * 65536 + destination port. */
-  private readonly dstPorts = new Map<number, Tally>();
+  /** Per protocol, flows and bytes by destination port (1 MiB a protocol, allocated on first use). */
+  private readonly portFlows: (Float64Array | undefined)[] = [];
+  private readonly portBytes: (Float64Array | undefined)[] = [];
   private readonly srcAddresses = new Map<AddressKey, Tally>();
   private readonly dstAddresses = new Map<AddressKey, Tally>();
-  private readonly ages = new Map<number, AgeHistogram>();
+  /** Index: protocol. */
+  private readonly ages: (AgeHistogram | undefined)[] = [];
   private sawCounters = false;
   private sawTimestamps = false;
 
@@ -109,9 +112,9 @@ export class FlowAggregator {
 
   add(f: FlowFields): void {
     const proto = f.orig.proto;
-    const familyProto = f.family * 256 + proto;
-    let byState = this.groups.get(familyProto);
-    if (!byState) this.groups.set(familyProto, (byState = new Map()));
+    const fp = (f.family === AF_INET6 ? 256 : 0) + proto;
+    let byState = this.groups[fp];
+    if (!byState) this.groups[fp] = byState = new Map();
     let g = byState.get(f.protoState);
     if (!g) {
       g = {
@@ -132,7 +135,7 @@ export class FlowAggregator {
     g.flows += 1;
     const statusIndex = f.status & IPS.ASSURED ? 2 : f.status & IPS.SEEN_REPLY ? 1 : 0;
     g.status[statusIndex] = (g.status[statusIndex] ?? 0) + 1;
-    const natIndex = NAT_KINDS.indexOf(natKind(f));
+    const natIndex = NAT_INDEX[natKind(f)];
     g.nat[natIndex] = (g.nat[natIndex] ?? 0) + 1;
 
     const zone = f.zone >= 0 ? f.zone : f.orig.zone >= 0 ? f.orig.zone : f.reply.zone >= 0 ? f.reply.zone : 0;
@@ -148,19 +151,29 @@ export class FlowAggregator {
       g.replyPackets += f.replyPackets;
       bytes = f.origBytes + f.replyBytes;
     }
-    if (PORTED.has(proto) && f.orig.dport >= 0) tally(this.dstPorts, proto * 65536 + f.orig.dport, bytes);
+    if (PORTED.has(proto) && f.orig.dport >= 0) {
+      let flows = this.portFlows[proto];
+      let portBytes = this.portBytes[proto];
+      if (!flows || !portBytes) {
+        this.portFlows[proto] = flows = new Float64Array(65536);
+        this.portBytes[proto] = portBytes = new Float64Array(65536);
+      }
+      flows[f.orig.dport] = (flows[f.orig.dport] ?? 0) + 1;
+      portBytes[f.orig.dport] = (portBytes[f.orig.dport] ?? 0) + bytes;
+    }
     tally(this.srcAddresses, f.orig.src, bytes);
     tally(this.dstAddresses, f.orig.dst, bytes);
 
     if (f.startNs >= 0) {
       this.sawTimestamps = true;
       const age = Math.max(0, (this.nowNs - f.startNs) / 1e9);
-      let h = this.ages.get(proto);
+      let h = this.ages[proto];
       if (!h)
-        this.ages.set(
-          proto,
-          (h = { counts: new Array<number>(FLOW_AGE_BUCKETS.length).fill(0), count: 0, sum: 0 }),
-        );
+        this.ages[proto] = h = {
+          counts: new Array<number>(FLOW_AGE_BUCKETS.length).fill(0),
+          count: 0,
+          sum: 0,
+        };
       // Buckets are cumulative: the first bound that holds the age, and every one above it.
       for (let i = FLOW_AGE_BUCKETS.length - 1; i >= 0 && age <= (FLOW_AGE_BUCKETS[i] ?? Infinity); i--) {
         h.counts[i] = (h.counts[i] ?? 0) + 1;
@@ -170,13 +183,28 @@ export class FlowAggregator {
     }
   }
 
+  /** Ports seen, as the map topK() ranks: key protocol * 65536 + port. */
+  private ports(): Map<number, Tally> {
+    const out = new Map<number, Tally>();
+    this.portFlows.forEach((flows, proto) => {
+      const bytes = this.portBytes[proto];
+      if (!flows || !bytes) return;
+      for (let port = 0; port < 65536; port++) {
+        const n = flows[port] ?? 0;
+        if (n > 0) out.set(proto * 65536 + port, { flows: n, bytes: bytes[port] ?? 0 });
+      }
+    });
+    return out;
+  }
+
   /**
    * The flow samples. `scale` (flows scanned / flows decoded) turns a systematic sample into
    * estimates of the whole table.
    */
   result(options: AggregateOptions, scale: number): AggregateResult {
     const k = options.topK;
-    const all = [...this.groups.values()].flatMap((m) => [...m.values()]);
+    const all = this.groups.flatMap((m) => (m ? [...m.values()] : []));
+    const ports = this.ports();
     const fps = (g: Group) => ({ family: g.family, protocol: g.protocol });
     const fpState = (g: Group) => ({ ...fps(g), state: g.state });
     const groups: SeriesGroup[] = [
@@ -196,7 +224,7 @@ export class FlowAggregator {
         flowsByZone,
         [...this.zones].map(([zone, n]) => [{ zone: String(zone) }, n]),
       ),
-      topK(flowsByDstPort, this.dstPorts, portLabels, (t) => t.flows, k, portBucket, portOther),
+      topK(flowsByDstPort, ports, portLabels, (t) => t.flows, k, portBucket, portOther),
       topK(flowsBySrcAddress, this.srcAddresses, addressLabels, (t) => t.flows, k),
       topK(flowsByDstAddress, this.dstAddresses, addressLabels, (t) => t.flows, k),
     ];
@@ -219,7 +247,7 @@ export class FlowAggregator {
           ]),
           true,
         ),
-        topK(flowBytesByDstPort, this.dstPorts, portLabels, (t) => t.bytes, k, portBucket, portOther),
+        topK(flowBytesByDstPort, ports, portLabels, (t) => t.bytes, k, portBucket, portOther),
         topK(flowBytesBySrcAddress, this.srcAddresses, addressLabels, (t) => t.bytes, k),
         topK(flowBytesByDstAddress, this.dstAddresses, addressLabels, (t) => t.bytes, k),
       );
@@ -227,7 +255,8 @@ export class FlowAggregator {
     for (const g of groups) for (const s of g.samples) (s as { value: number }).value *= scale;
     const histograms: HistogramSample[] = [];
     if (this.sawTimestamps) {
-      for (const [proto, h] of [...this.ages].sort((a, b) => b[1].count - a[1].count)) {
+      const ages = this.ages.flatMap((h, proto) => (h ? [[proto, h] as const] : []));
+      for (const [proto, h] of ages.sort((a, b) => b[1].count - a[1].count)) {
         histograms.push({
           kind: 'histogram',
           metric: flowAgeSeconds,

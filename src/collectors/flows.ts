@@ -7,7 +7,6 @@
 import { performance } from 'node:perf_hooks';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeFlowFields, FlowFields } from '../conntrack/flow.js';
 import { ExporterError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
@@ -19,7 +18,9 @@ import {
   flowPassScanned,
   flowSeriesFolded,
 } from '../metrics/catalog.js';
-import { FlowAggregator } from './flow-aggregate.js';
+import { align4 } from '../netlink/codec.js';
+import { BatchWriter, fromPlain, InlineBackend, type DecoderBackend } from './flow-decoder.js';
+import { WorkerBackend, workerFile } from './flow-worker.js';
 import { sample, type Collector, type CollectorContext, type CollectResult, type Sample } from './types.js';
 
 export interface FlowOptions {
@@ -56,6 +57,13 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const passes: Record<PassOutcome, number> = { ok: 0, error: 0, skipped: 0 };
+  let backend: DecoderBackend | undefined;
+  /** The worker thread when running from dist/, inline otherwise (unit tests on sources). */
+  function decoder(): DecoderBackend {
+    const file = workerFile();
+    backend ??= file ? new WorkerBackend(file) : new InlineBackend();
+    return backend;
+  }
 
   async function enableAccounting(): Promise<void> {
     for (const name of ['nf_conntrack_acct', 'nf_conntrack_timestamp']) {
@@ -93,18 +101,26 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
     const started = performance.now();
     // Every step-th flow is decoded; the hard cap still holds if the table grows mid-pass.
     const step = Math.max(1, Math.ceil(entries / options.maxFlowsPerPass));
-    const aggregator = new FlowAggregator(Date.now() * 1e6);
-    const fields = new FlowFields();
+    const backend = decoder();
+    backend.begin(Date.now() * 1e6);
+    const writer = new BatchWriter(backend);
     let scanned = 0;
     let decoded = 0;
     await ctx.client.dumpFlows((msg) => {
       scanned += 1;
       if ((scanned - 1) % step !== 0 || decoded >= options.maxFlowsPerPass) return;
-      aggregator.add(decodeFlowFields(msg, fields)); // a DecodeError is counted and skipped by the transport
       decoded += 1;
+      // Whole messages with their padding, so the batch walks like a datagram.
+      writer.push(msg.buf, msg.start, Math.min(msg.buf.length, msg.start + align4(msg.end - msg.start)));
     });
-    const scale = decoded > 0 ? scanned / decoded : 1;
-    const { samples, folded } = aggregator.result(options, scale);
+    writer.flush();
+    const output = await backend.end(
+      { topK: options.topK, seriesBudget: options.seriesBudget },
+      decoded > 0 ? scanned / decoded : 1,
+    );
+    ctx.client.countMalformed(output.malformed);
+    const samples = output.samples.map(fromPlain);
+    const folded = output.folded;
     const seconds = (performance.now() - started) / 1000;
     samples.push(
       sample(flowPassDuration, {}, seconds),
@@ -152,6 +168,7 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       stopped = true;
       if (timer) clearTimeout(timer);
       await running;
+      await backend?.close();
     },
     collect(): Promise<CollectResult> {
       const counters = (Object.keys(passes) as PassOutcome[]).map((result) =>

@@ -75,9 +75,9 @@ export class ConntrackClient {
     return this.dumps.dump({ type: CtMsg.GET, name: 'IPCTNL_MSG_CT_GET' }, onMessage);
   }
 
-  /** Counts a message the caller could not decode. */
-  countMalformed(): void {
-    this.malformed += 1;
+  /** Counts messages the caller could not decode. */
+  countMalformed(count = 1): void {
+    this.malformed += count;
   }
 
   close(): void {

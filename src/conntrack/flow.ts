@@ -12,6 +12,7 @@ import {
   AttrCursor,
   readBe16,
   readBe32,
+  readBe32Signed,
   readBe64,
   readNfGenMsg,
   readU8,
@@ -37,7 +38,7 @@ import {
   TCP_STATES,
 } from './constants.js';
 
-/** An address as decoded: IPv4 as a u32, IPv6 as its 16 bytes in a latin1 string. */
+/** An address as decoded: IPv4 as an int32 (small-integer map keys), IPv6 as its 16 bytes in a latin1 string. */
 export type AddressKey = number | string;
 
 /** One direction's tuple in raw form; -1 marks an absent number. */
@@ -92,18 +93,23 @@ export class FlowFields {
 
 function readAddress(buf: Buffer, start: number, end: number, family: 4 | 6): AddressKey {
   if (family === 4) {
-    if (end - start !== 4) throw new DecodeError(`IPv4 address of ${end - start} bytes`);
-    return buf.readUInt32BE(start);
+    return readBe32Signed(buf, start, end);
   }
   if (end - start !== 16) throw new DecodeError(`IPv6 address of ${end - start} bytes`);
   return buf.toString('latin1', start, end);
 }
 
+// One cursor per nesting depth, reused: decoding is synchronous and never re-entered.
+const EMPTY = Buffer.alloc(0);
+const depth0 = new AttrCursor(EMPTY, 0, 0);
+const depth1 = new AttrCursor(EMPTY, 0, 0);
+const depth2 = new AttrCursor(EMPTY, 0, 0);
+
 function decodeTupleInto(buf: Buffer, start: number, end: number, t: TupleFields): void {
-  const c = new AttrCursor(buf, start, end);
+  const c = depth1.reset(buf, start, end);
   while (c.next()) {
     if (c.type === CtaTuple.IP) {
-      const ip = new AttrCursor(buf, c.start, c.end);
+      const ip = depth2.reset(buf, c.start, c.end);
       while (ip.next()) {
         if (ip.type === CtaIp.V4_SRC) t.src = readAddress(buf, ip.start, ip.end, 4);
         else if (ip.type === CtaIp.V4_DST) t.dst = readAddress(buf, ip.start, ip.end, 4);
@@ -111,7 +117,7 @@ function decodeTupleInto(buf: Buffer, start: number, end: number, t: TupleFields
         else if (ip.type === CtaIp.V6_DST) t.dst = readAddress(buf, ip.start, ip.end, 6);
       }
     } else if (c.type === CtaTuple.PROTO) {
-      const p = new AttrCursor(buf, c.start, c.end);
+      const p = depth2.reset(buf, c.start, c.end);
       while (p.next()) {
         switch (p.type) {
           case CtaProto.NUM:
@@ -149,7 +155,7 @@ function decodeTupleInto(buf: Buffer, start: number, end: number, t: TupleFields
 function decodeCountersInto(buf: Buffer, start: number, end: number, f: FlowFields, reply: boolean): void {
   let packets = -1;
   let bytes = -1;
-  const c = new AttrCursor(buf, start, end);
+  const c = depth1.reset(buf, start, end);
   while (c.next()) {
     if (c.type === CtaCounters.PACKETS) packets = readBe64(buf, c.start, c.end);
     else if (c.type === CtaCounters.BYTES) bytes = readBe64(buf, c.start, c.end);
@@ -163,7 +169,7 @@ function decodeCountersInto(buf: Buffer, start: number, end: number, f: FlowFiel
 
 function decodeProtoinfo(buf: Buffer, start: number, end: number): string | undefined {
   let state: string | undefined;
-  const c = new AttrCursor(buf, start, end);
+  const c = depth1.reset(buf, start, end);
   while (c.next()) {
     const names =
       c.type === CtaProtoinfo.TCP
@@ -174,7 +180,7 @@ function decodeProtoinfo(buf: Buffer, start: number, end: number): string | unde
             ? DCCP_STATES
             : undefined;
     if (!names) continue;
-    const child = new AttrCursor(buf, c.start, c.end);
+    const child = depth2.reset(buf, c.start, c.end);
     while (child.next()) {
       // TCP, SCTP and DCCP all number their state attribute 1; unknown values print as NONE.
       if (child.type === CTA_PROTOINFO_TCP_STATE)
@@ -186,7 +192,7 @@ function decodeProtoinfo(buf: Buffer, start: number, end: number): string | unde
 
 function decodeTimestampStart(buf: Buffer, start: number, end: number): number {
   let startNs = -1;
-  const c = new AttrCursor(buf, start, end);
+  const c = depth1.reset(buf, start, end);
   while (c.next()) if (c.type === CTA_TIMESTAMP_START) startNs = readBe64(buf, c.start, c.end);
   return startNs;
 }
@@ -203,7 +209,7 @@ export function decodeFlowFields(msg: MessageView, f: FlowFields): FlowFields {
   const buf = msg.buf;
   let sawOrig = false;
   let sawReply = false;
-  const c = new AttrCursor(buf, msg.start + NFNL_ATTR_OFFSET, msg.end);
+  const c = depth0.reset(buf, msg.start + NFNL_ATTR_OFFSET, msg.end);
   while (c.next()) {
     switch (c.type) {
       case Cta.TUPLE_ORIG:

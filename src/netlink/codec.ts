@@ -113,7 +113,8 @@ export function readErrorPayload(msg: MessageView): ErrorPayload {
     throw new DecodeError(`NLMSG_ERROR of ${msg.end - msg.start} bytes is too short`);
   }
   const base = msg.start + NLMSG_HDRLEN;
-  return { errno: -readHostI32(msg.buf, base), requestSeq: readHostU32(msg.buf, base + 4 + 8) };
+  // 0 - x rather than -x: an ACK's errno is +0, not -0 (which Object.is and toEqual tell apart).
+  return { errno: 0 - readHostI32(msg.buf, base), requestSeq: readHostU32(msg.buf, base + 4 + 8) };
 }
 
 /**
@@ -128,11 +129,19 @@ export class AttrCursor {
   private off: number;
 
   constructor(
-    readonly buf: Buffer,
+    public buf: Buffer,
     from: number,
-    private readonly limit: number,
+    private limit: number,
   ) {
     this.off = from;
+  }
+
+  /** Re-aims the cursor (decoders keep one per nesting depth instead of allocating). */
+  reset(buf: Buffer, from: number, limit: number): this {
+    this.buf = buf;
+    this.off = from;
+    this.limit = limit;
+    return this;
   }
 
   next(): boolean {
@@ -184,20 +193,38 @@ export function readU8(buf: Buffer, start: number, end: number): number {
   return buf[start] ?? 0;
 }
 
+// Byte arithmetic instead of Buffer#readUInt*BE: the length check already bounds the read, and
+// these run millions of times per flow pass.
 export function readBe16(buf: Buffer, start: number, end: number): number {
   expectLength(start, end, 2, 'be16 attribute');
-  return buf.readUInt16BE(start);
+  return ((buf[start] as number) << 8) | (buf[start + 1] as number);
+}
+
+function be32At(buf: Buffer, at: number): number {
+  return (
+    (((buf[at] as number) << 24) |
+      ((buf[at + 1] as number) << 16) |
+      ((buf[at + 2] as number) << 8) |
+      (buf[at + 3] as number)) >>>
+    0
+  );
 }
 
 export function readBe32(buf: Buffer, start: number, end: number): number {
   expectLength(start, end, 4, 'be32 attribute');
-  return buf.readUInt32BE(start);
+  return be32At(buf, start);
+}
+
+/** be32 as a signed int32: stays a small integer in V8, for use as a map key (IPv4 addresses). */
+export function readBe32Signed(buf: Buffer, start: number, end: number): number {
+  expectLength(start, end, 4, 'be32 attribute');
+  return be32At(buf, start) | 0;
 }
 
 /** be64 as a double: exact below 2^53, which byte and packet counters reach only after 8 PiB. */
 export function readBe64(buf: Buffer, start: number, end: number): number {
   expectLength(start, end, 8, 'be64 attribute');
-  return buf.readUInt32BE(start) * 0x1_0000_0000 + buf.readUInt32BE(start + 4);
+  return be32At(buf, start) * 0x1_0000_0000 + be32At(buf, start + 4);
 }
 
 export interface RequestSpec {
