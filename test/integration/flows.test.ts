@@ -190,3 +190,48 @@ describe('flows without acct and timestamp', () => {
     }
   });
 });
+
+describe('flow pass options', () => {
+  it('turns on acct and timestamp when asked (a sysctl write in its netns, nothing else)', async () => {
+    const ns = await Netns.create();
+    try {
+      const before = await ns.conntrackCount();
+      const samples = parseExposition(
+        (await runOnce(ns, { CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING: 'true' })).stdout,
+      );
+      const sysctl = async (name: string) =>
+        (await ns.exec('sysctl', ['-n', `net.netfilter.${name}`])).stdout.trim();
+      expect(await sysctl('nf_conntrack_acct')).toBe('1');
+      expect(await sysctl('nf_conntrack_timestamp')).toBe('1');
+      // The table itself is untouched.
+      expect(await ns.conntrackCount()).toBe(before);
+      expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector: 'flows' })).toBe(1);
+      // New flows now carry counters and timestamps.
+      const t = await startTraffic(ns, { udp: { count: 3, port: 25000, payload: 100 } });
+      t.kill('SIGKILL');
+      const after = parseExposition((await runOnce(ns)).stdout);
+      expect(sumOf(after, 'conntrack_flow_bytes', { direction: 'original' })).toBe(3 * (100 + 28));
+      expect(sumOf(after, 'conntrack_flow_age_seconds_count')).toBe(3);
+    } finally {
+      await ns.destroy();
+    }
+  });
+
+  it('skips passes while the table is above the usage threshold', async () => {
+    const ns = await Netns.create();
+    try {
+      const t = await startTraffic(ns, { udp: { count: 5, port: 26000 } });
+      t.kill('SIGKILL');
+      const samples = parseExposition(
+        (await runOnce(ns, { CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE: '0.000001' })).stdout,
+      );
+      expect(valueOf(samples, 'conntrack_flow_passes_total', { result: 'skipped' })).toBe(1);
+      expect(valueOf(samples, 'conntrack_flow_passes_total', { result: 'ok' })).toBe(0);
+      expect(select(samples, 'conntrack_flows')).toEqual([]);
+      // A skipped pass is not a healthy collector: no data was produced.
+      expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector: 'flows' })).toBe(0);
+    } finally {
+      await ns.destroy();
+    }
+  });
+});
