@@ -5,8 +5,8 @@
 # missing prerequisite is a failure, never a skip.
 set -euo pipefail
 
-packages=(conntrack nftables prometheus golang-go golang-github-masterminds-sprig-dev yamllint shellcheck
-  iputils-ping libcap2-bin iproute2 curl ca-certificates)
+packages=(conntrack nftables prometheus golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev yamllint shellcheck
+  iputils-ping libcap2-bin iproute2 curl bc python3 ca-certificates)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: run as root (apt-get, and the tests create network namespaces)" >&2

@@ -10,7 +10,7 @@ import { ConfigError, loadConfig, VARIABLES, type Config } from './config/config
 import { ConntrackClient } from './conntrack/client.js';
 import { startHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
-import { buildInfo, malformedMessages } from './metrics/catalog.js';
+import { buildInfo, malformedMessages, otlpExportFailures } from './metrics/catalog.js';
 import { Collection } from './metrics/collection.js';
 import {
   OPENMETRICS_CONTENT_TYPE,
@@ -18,6 +18,7 @@ import {
   renderPrometheus,
   wantsOpenMetrics,
 } from './sinks/prometheus.js';
+import { OtlpExportHealth, startOtlpPipeline } from './sinks/otel.js';
 import { VERSION } from './version.js';
 
 const USAGE = `Usage: conntrack-exporter [once] [--help] [--version]
@@ -27,7 +28,10 @@ const USAGE = `Usage: conntrack-exporter [once] [--help] [--version]
 
 Configuration is read from environment variables:
 ${Object.entries(VARIABLES)
-  .map(([name, spec]) => `  ${name}${spec.default !== undefined ? ` (default ${JSON.stringify(spec.default)})` : ''}\n      ${spec.description}`)
+  .map(
+    ([name, spec]) =>
+      `  ${name}${spec.default !== undefined ? ` (default ${JSON.stringify(spec.default)})` : ''}\n      ${spec.description}`,
+  )
   .join('\n')}
 `;
 
@@ -36,18 +40,22 @@ interface Io {
   readonly stderr: NodeJS.WritableStream;
 }
 
-/** Builds everything that reads the kernel. */
-async function build(config: Config, log: Logger) {
+/** Builds everything that reads the kernel; `serving` is false for `once`, which pushes nothing. */
+async function build(config: Config, log: Logger, serving = false) {
   const client = new ConntrackClient({ timeoutMs: config.netlinkTimeoutMs });
   const netlink = await probeNetlink(client, config.source, log);
   const ctx = { client, netlink, procPath: config.procPath, kernelRelease: release() };
   const collectors = createCollectors(config.collectors, ctx, { ...config.flow, log });
+  // Present only while OTLP is on: absent is not zero.
+  const otlpHealth =
+    serving && config.exporters.otlp ? new OtlpExportHealth(log, config.otlp.endpoint) : undefined;
   const selfSamples = (): Sample[] => [
     sample(buildInfo, { version: VERSION, nodejs_version: process.version }, 1),
     sample(malformedMessages, {}, client.malformedMessages),
+    ...(otlpHealth ? [sample(otlpExportFailures, {}, otlpHealth.failures)] : []),
   ];
   const collection = new Collection(collectors, selfSamples, log);
-  return { client, collectors, collection };
+  return { client, collectors, collection, otlpHealth };
 }
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
@@ -83,18 +91,19 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
 async function runOnce(config: Config, log: Logger, io: Io): Promise<number> {
   const { client, collectors, collection } = await build(config, log);
   try {
-    // The flow collector's first pass runs inline so `once` includes flows.
+    // The flow collector's first pass runs before the collection so `once` includes flows.
     for (const c of collectors) await c.runOnce?.();
     const snapshot = await collection.collect();
     io.stdout.write(await renderPrometheus(snapshot, false));
     return 0;
   } finally {
+    await Promise.all(collectors.map((c) => c.stop?.() ?? Promise.resolve()));
     client.close();
   }
 }
 
 async function serve(config: Config, log: Logger): Promise<number> {
-  const { client, collectors, collection } = await build(config, log);
+  const { client, collectors, collection, otlpHealth } = await build(config, log, true);
   const render = config.exporters.prometheus
     ? async (accept: string | undefined) => {
         const openMetrics = wantsOpenMetrics(accept);
@@ -111,6 +120,16 @@ async function serve(config: Config, log: Logger): Promise<number> {
     log,
   });
   for (const c of collectors) c.start?.();
+  const otlp = otlpHealth
+    ? startOtlpPipeline({
+        source: collection,
+        otlp: config.otlp,
+        resource: config.resource,
+        version: VERSION,
+        health: otlpHealth,
+        log,
+      })
+    : undefined;
   log.info(
     { address: server.address, collectors: config.collectors, exporters: config.exporters },
     'conntrack-exporter listening',
@@ -121,8 +140,15 @@ async function serve(config: Config, log: Logger): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   log.info({ signal }, 'shutting down');
-  const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref());
-  const done = Promise.all([server.close(), ...collectors.map((c) => c.stop?.())]).then(() => 'done' as const);
+  const deadline = new Promise<'timeout'>((resolve) =>
+    setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref(),
+  );
+  // The last OTLP export runs alongside; collectors still answer collect() after stop().
+  const done = Promise.all([
+    server.close(),
+    otlp?.shutdown(config.shutdownTimeoutMs),
+    ...collectors.map((c) => c.stop?.()),
+  ]).then(() => 'done' as const);
   const outcome = await Promise.race([done, deadline]);
   client.close();
   if (outcome === 'timeout') log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed');

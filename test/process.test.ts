@@ -57,6 +57,24 @@ describe('command line', () => {
     expect(stderr.match(/^ {2}- /gm)).toHaveLength(5);
   });
 
+  it('accepts the variables Kubernetes injects for a Service named conntrack-exporter', async () => {
+    const { code, stderr } = await cli(['once'], {
+      CONNTRACK_EXPORTER_SERVICE_HOST: '10.0.0.1',
+      CONNTRACK_EXPORTER_SERVICE_PORT: '9469',
+      CONNTRACK_EXPORTER_SERVICE_PORT_METRICS: '9469',
+      CONNTRACK_EXPORTER_PORT: 'tcp://10.0.0.1:9469',
+      CONNTRACK_EXPORTER_PORT_9469_TCP: 'tcp://10.0.0.1:9469',
+      CONNTRACK_EXPORTER_PORT_9469_TCP_ADDR: '10.0.0.1',
+      CONNTRACK_EXPORTER_PORT_9469_TCP_PORT: '9469',
+      CONNTRACK_EXPORTER_PORT_9469_TCP_PROTO: 'tcp',
+      CONNTRACK_EXPORTER_FLOW_INTERVAL: '30',
+    });
+    // Only the genuine typo is reported.
+    expect(code).toBe(2);
+    expect(stderr.match(/^ {2}- /gm)).toHaveLength(1);
+    expect(stderr).toContain('CONNTRACK_EXPORTER_FLOW_INTERVAL: unknown variable');
+  });
+
   it('prints --help and --version', async () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);

@@ -300,6 +300,13 @@ export class ConfigError extends ExporterError {
 
 type Raw = Record<string, string | number | boolean | undefined>;
 
+/**
+ * Variables Kubernetes injects for a Service named conntrack-exporter in the pod's namespace
+ * (enableServiceLinks): not typos, so not errors.
+ */
+const KUBERNETES_SERVICE_LINK =
+  /^CONNTRACK_EXPORTER_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$/;
+
 function schemaOf(): object {
   const properties: Record<string, object> = {};
   for (const [name, spec] of Object.entries(VARIABLES)) {
@@ -324,7 +331,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const problems: string[] = [];
   const known = new Set(Object.keys(VARIABLES));
   for (const key of Object.keys(env)) {
-    if (key.startsWith('CONNTRACK_EXPORTER_') && !known.has(key)) {
+    if (key.startsWith('CONNTRACK_EXPORTER_') && !known.has(key) && !KUBERNETES_SERVICE_LINK.test(key)) {
       const suggestion = closest(key, [...known]);
       problems.push(`${key}: unknown variable${suggestion ? ` (did you mean ${suggestion}?)` : ''}`);
     }
@@ -345,7 +352,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     for (const e of errors) {
       const name = e.instancePath.replace(/^\//, '');
       rejected.add(name);
-      problems.push(`${name}: ${e.message ?? 'invalid'} (got "${data[name] ?? ''}"); valid: ${VARIABLES[name]?.valid ?? '?'}`);
+      problems.push(
+        `${name}: ${e.message ?? 'invalid'} (got "${data[name] ?? ''}"); valid: ${VARIABLES[name]?.valid ?? '?'}`,
+      );
     }
     // Validate the rest against defaults in place of the rejected values, so every problem is listed at once.
     const rest = Object.fromEntries(Object.entries(data).filter(([name]) => !rejected.has(name)));
@@ -371,7 +380,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const collectors = splitList(str('CONNTRACK_EXPORTER_COLLECTORS'));
   const badCollectors = collectors.filter((c) => !(COLLECTOR_NAMES as readonly string[]).includes(c));
   if (badCollectors.length > 0 || collectors.length === 0) {
-    problem('CONNTRACK_EXPORTER_COLLECTORS', `unknown collector ${badCollectors.join(', ') || '(empty list)'}`);
+    problem(
+      'CONNTRACK_EXPORTER_COLLECTORS',
+      `unknown collector ${badCollectors.join(', ') || '(empty list)'}`,
+    );
   }
 
   const exporterNames = splitList(str('OTEL_METRICS_EXPORTER'));
@@ -426,16 +438,27 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     exporters: { prometheus: exporterNames.includes('prometheus'), otlp: exporterNames.includes('otlp') },
     otlp: {
       endpoint: metricsEndpoint ?? `${baseEndpoint.replace(/\/+$/, '')}/v1/metrics`,
-      protocol: (opt('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? str('OTEL_EXPORTER_OTLP_PROTOCOL')) as OtlpConfig['protocol'],
+      protocol: (opt('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ??
+        str('OTEL_EXPORTER_OTLP_PROTOCOL')) as OtlpConfig['protocol'],
       headers,
-      timeoutMs: num(raw.OTEL_EXPORTER_OTLP_METRICS_TIMEOUT !== undefined ? 'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT' : 'OTEL_EXPORTER_OTLP_TIMEOUT'),
-      compression: (opt('OTEL_EXPORTER_OTLP_METRICS_COMPRESSION') ?? str('OTEL_EXPORTER_OTLP_COMPRESSION')) as OtlpConfig['compression'],
+      timeoutMs: num(
+        raw.OTEL_EXPORTER_OTLP_METRICS_TIMEOUT !== undefined
+          ? 'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT'
+          : 'OTEL_EXPORTER_OTLP_TIMEOUT',
+      ),
+      compression: (opt('OTEL_EXPORTER_OTLP_METRICS_COMPRESSION') ??
+        str('OTEL_EXPORTER_OTLP_COMPRESSION')) as OtlpConfig['compression'],
       intervalMs: num('OTEL_METRIC_EXPORT_INTERVAL'),
       exportTimeoutMs: num('OTEL_METRIC_EXPORT_TIMEOUT'),
       temporality: temporality as OtlpConfig['temporality'],
     },
     resource: {
-      serviceName: str('OTEL_SERVICE_NAME'),
+      // The spec: OTEL_SERVICE_NAME beats service.name in OTEL_RESOURCE_ATTRIBUTES, which beats
+      // the default; the schema default alone must not hide the attribute.
+      serviceName:
+        data.OTEL_SERVICE_NAME !== undefined
+          ? str('OTEL_SERVICE_NAME')
+          : (resourceAttributes?.['service.name'] ?? str('OTEL_SERVICE_NAME')),
       attributes: resourceAttributes ?? {},
       ...(opt('K8S_NODE_NAME') !== undefined && { k8sNodeName: str('K8S_NODE_NAME') }),
       ...(opt('K8S_POD_NAME') !== undefined && { k8sPodName: str('K8S_POD_NAME') }),
@@ -503,7 +526,11 @@ function levenshtein(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = Math.min(
+        (prev[j] ?? 0) + 1,
+        (cur[j - 1] ?? 0) + 1,
+        (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     prev = cur;
   }

@@ -1,0 +1,283 @@
+// Test support: a small Dockerfile parser and the lint rules of our image, plus .dockerignore
+// matching. No image can be built here, so the Dockerfile is checked as text: stages, the final
+// stage's user, command, environment and labels, and what it copies from where.
+
+export interface Instruction {
+  keyword: string;
+  args: string;
+  line: number;
+  /** The arguments in exec (JSON array) form, when they are one. */
+  json?: string[];
+}
+
+export interface Stage {
+  index: number;
+  name?: string;
+  /** Base image with ARG defaults substituted. */
+  from: string;
+  instructions: Instruction[];
+}
+
+export interface Dockerfile {
+  globalArgs: Map<string, string>;
+  stages: Stage[];
+}
+
+export function parseDockerfile(text: string): Dockerfile {
+  const instructions: Instruction[] = [];
+  const lines = text.split('\n');
+  let current: { parts: string[]; line: number } | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i] ?? '';
+    const trimmed = raw.trim();
+    // Comments (and parser directives) are whole lines; inside a continuation they are skipped too.
+    if (trimmed.startsWith('#') || (trimmed === '' && !current)) continue;
+    if (trimmed.includes('<<') && /<<-?\s*["']?\w+/.test(trimmed)) {
+      throw new Error(`line ${i + 1}: heredocs are not supported by this parser`);
+    }
+    const continued = trimmed.endsWith('\\');
+    const body = continued ? trimmed.slice(0, -1).trim() : trimmed;
+    if (current) current.parts.push(body);
+    else current = { parts: [body], line: i + 1 };
+    if (!continued) {
+      const joined = current.parts.filter((p) => p !== '').join(' ');
+      const m = /^(\S+)\s*(.*)$/.exec(joined);
+      if (m?.[1]) {
+        const instr: Instruction = { keyword: m[1].toUpperCase(), args: m[2] ?? '', line: current.line };
+        const json = parseExecForm(instr.args);
+        if (json) instr.json = json;
+        instructions.push(instr);
+      }
+      current = undefined;
+    }
+  }
+  if (current) throw new Error('the Dockerfile ends with a line continuation');
+
+  const globalArgs = new Map<string, string>();
+  const stages: Stage[] = [];
+  for (const instr of instructions) {
+    if (instr.keyword === 'FROM') {
+      const words = instr.args.split(/\s+/).filter((w) => !w.startsWith('--'));
+      const image = substitute(words[0] ?? '', globalArgs);
+      const as = words[1]?.toLowerCase() === 'as' ? words[2] : undefined;
+      stages.push({ index: stages.length, from: image, instructions: [], ...(as && { name: as }) });
+    } else if (stages.length === 0) {
+      if (instr.keyword !== 'ARG') throw new Error(`line ${instr.line}: only ARG may precede the first FROM`);
+      const [name, value] = splitAssignment(instr.args);
+      globalArgs.set(name, value ?? '');
+    } else {
+      stages[stages.length - 1]!.instructions.push(instr);
+    }
+  }
+  if (stages.length === 0) throw new Error('no FROM instruction');
+  return { globalArgs, stages };
+}
+
+function parseExecForm(args: string): string[] | undefined {
+  const t = args.trim();
+  if (!t.startsWith('[')) return undefined;
+  try {
+    const v: unknown = JSON.parse(t);
+    return Array.isArray(v) && v.every((x): x is string => typeof x === 'string') ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function substitute(s: string, vars: Map<string, string>): string {
+  return s.replace(
+    /\$\{(\w+)\}|\$(\w+)/g,
+    (_, a: string | undefined, b: string | undefined) => vars.get(a ?? b ?? '') ?? '',
+  );
+}
+
+function splitAssignment(s: string): [string, string | undefined] {
+  const eq = s.indexOf('=');
+  return eq < 0 ? [s.trim(), undefined] : [s.slice(0, eq).trim(), unquote(s.slice(eq + 1).trim())];
+}
+
+function unquote(s: string): string {
+  return /^".*"$|^'.*'$/.test(s) ? s.slice(1, -1) : s;
+}
+
+/** key=value pairs of LABEL and ENV (quoted values allowed), or the legacy `ENV key value`. */
+export function keyValues(instr: Instruction): Map<string, string> {
+  const out = new Map<string, string>();
+  const re = /([\w.\-/]+)=("(?:[^"\\]|\\.)*"|'[^']*'|\S+)/g;
+  let matched = false;
+  for (const m of instr.args.matchAll(re)) {
+    matched = true;
+    out.set(m[1]!, unquote(m[2]!));
+  }
+  if (!matched && instr.keyword === 'ENV') {
+    const m = /^(\S+)\s+(.*)$/.exec(instr.args);
+    if (m) out.set(m[1]!, unquote(m[2]!.trim()));
+  }
+  return out;
+}
+
+export function finalStage(df: Dockerfile): Stage {
+  return df.stages[df.stages.length - 1]!;
+}
+
+function last(stage: Stage, keyword: string): Instruction | undefined {
+  return stage.instructions.filter((i) => i.keyword === keyword).at(-1);
+}
+
+function copies(stage: Stage): { from?: string; sources: string[]; dest: string; line: number }[] {
+  return stage.instructions
+    .filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD')
+    .map((i) => {
+      const words = i.json ?? i.args.split(/\s+/).filter((w) => w !== '');
+      const flags = words.filter((w) => w.startsWith('--'));
+      const paths = words.filter((w) => !w.startsWith('--'));
+      const from = flags.find((f) => f.startsWith('--from='))?.slice('--from='.length);
+      return { sources: paths.slice(0, -1), dest: paths.at(-1) ?? '', line: i.line, ...(from && { from }) };
+    });
+}
+
+function stageByRef(df: Dockerfile, ref: string): Stage | undefined {
+  return df.stages.find((s) => s.name === ref) ?? (/^\d+$/.test(ref) ? df.stages[Number(ref)] : undefined);
+}
+
+function runs(stage: Stage): string[] {
+  return stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+}
+
+const DEBIAN_NODE_24 =
+  /^(docker\.io\/(library\/)?)?node:24(\.\d+){0,2}(-(bookworm|trixie))?(@sha256:[0-9a-f]{64})?$/;
+const RUNTIME_NODE_24 =
+  /^(gcr\.io\/distroless\/nodejs24-debian1[23](:[\w.-]+)?|(docker\.io\/(library\/)?)?node:24(\.\d+){0,2}(-(bookworm|trixie))?-slim)(@sha256:[0-9a-f]{64})?$/;
+const REQUIRED_LABELS = ['title', 'description', 'source', 'licenses', 'version', 'revision'].map(
+  (k) => `org.opencontainers.image.${k}`,
+);
+
+/** Everything wrong with the image definition, as human-readable lines. */
+export function lintDockerfile(df: Dockerfile): string[] {
+  const v: string[] = [];
+  if (df.stages.length < 2) v.push('the build must be multi-stage');
+  const final = finalStage(df);
+  const builders = df.stages.slice(0, -1);
+  if (!builders.some((s) => DEBIAN_NODE_24.test(s.from))) {
+    v.push(
+      `no build stage on a Debian Node 24 image (got ${builders.map((s) => s.from).join(', ') || 'none'})`,
+    );
+  }
+  if (!RUNTIME_NODE_24.test(final.from)) {
+    v.push(`the final stage must be distroless nodejs24 or node:24-slim (got ${final.from})`);
+  }
+
+  // What runs: node itself, in exec form, so SIGTERM reaches it.
+  const cmd = last(final, 'CMD');
+  const entrypoint = last(final, 'ENTRYPOINT');
+  if (!cmd) v.push('the final stage has no CMD');
+  else if (!cmd.json) v.push(`CMD must be in exec (JSON) form (line ${cmd.line})`);
+  else {
+    const [bin, script] = cmd.json;
+    if (!bin || !/(^|\/)node$/.test(bin)) v.push(`CMD must run node directly (got ${bin ?? 'nothing'})`);
+    if (!script?.endsWith('dist/src/cli.js'))
+      v.push(`CMD must run dist/src/cli.js (got ${script ?? 'nothing'})`);
+  }
+  if (!entrypoint || entrypoint.json?.length !== 0) {
+    v.push('the final stage must reset ENTRYPOINT to [] (base images set their own)');
+  }
+
+  // Who runs it: a numeric non-root UID by default (the chart opts into UID 0 for netlink).
+  const user = last(final, 'USER')?.args.trim();
+  if (!user) v.push('the final stage has no USER');
+  else {
+    const uid = user.split(':')[0] ?? '';
+    if (!/^\d+$/.test(uid)) v.push(`USER must be numeric, so runAsNonRoot can be verified (got ${user})`);
+    else if (uid === '0') v.push('USER must not be root');
+  }
+
+  const env = new Map<string, string>();
+  for (const i of final.instructions.filter((x) => x.keyword === 'ENV'))
+    for (const [k, val] of keyValues(i)) env.set(k, val);
+  if (env.get('NODE_ENV') !== 'production') v.push('the final stage must set NODE_ENV=production');
+
+  const labels = new Map<string, string>();
+  for (const i of final.instructions.filter((x) => x.keyword === 'LABEL'))
+    for (const [k, val] of keyValues(i)) labels.set(k, val);
+  for (const k of REQUIRED_LABELS) if (!labels.get(k)) v.push(`missing OCI label ${k}`);
+
+  // What it contains: production node_modules, the compiled exporter, package.json; no tools.
+  for (const run of runs(final)) {
+    v.push(`the final stage must not RUN anything (no shell in distroless): ${run}`);
+  }
+  for (const c of copies(final)) {
+    if (!c.from) {
+      for (const s of c.sources) {
+        if (s !== 'package.json')
+          v.push(`the final stage copies ${s} from the build context (only package.json)`);
+      }
+      continue;
+    }
+    const src = stageByRef(df, c.from);
+    if (!src) {
+      v.push(`COPY --from=${c.from} names no stage (line ${c.line})`);
+      continue;
+    }
+    for (const s of c.sources) {
+      const path = s.replace(/\/+$/, '');
+      if (/node_modules$/.test(path)) {
+        const omitDev = runs(src).some(
+          (r) => /\bnpm\s+ci\b/.test(r) && /--omit[= ]dev|--production\b/.test(r),
+        );
+        const fullInstall = runs(src).some(
+          (r) => /\bnpm\s+(ci|install|i)\b/.test(r) && !/--omit[= ]dev|--production\b/.test(r),
+        );
+        if (!omitDev || fullInstall) {
+          v.push(
+            `node_modules copied from stage ${c.from}, which does not install with npm ci --omit=dev only`,
+          );
+        }
+      } else if (!/dist\/src$/.test(path)) {
+        v.push(
+          `the final stage copies ${s} from stage ${c.from} (only node_modules and dist/src belong there)`,
+        );
+      }
+    }
+  }
+  const copied = copies(final).flatMap((c) => c.sources.map((s) => s.replace(/\/+$/, '')));
+  for (const need of ['node_modules', 'dist/src', 'package.json']) {
+    if (!copied.some((s) => s.endsWith(need))) v.push(`the final stage lacks ${need}`);
+  }
+  return v;
+}
+
+/** .dockerignore semantics: the last matching pattern wins; a match on a parent counts. */
+export function dockerignoreExcludes(patterns: readonly string[], path: string): boolean {
+  const parts = path.split('/');
+  const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+  let excluded = false;
+  for (const raw of patterns) {
+    const negate = raw.startsWith('!');
+    const pattern = (negate ? raw.slice(1) : raw).replace(/^\/+|\/+$/g, '');
+    const re = globToRegExp(pattern);
+    if (prefixes.some((p) => re.test(p))) excluded = !negate;
+  }
+  return excluded;
+}
+
+export function parseDockerignore(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*') {
+      re += '.*';
+      i++;
+      if (glob[i + 1] === '/') i++;
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
