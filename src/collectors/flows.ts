@@ -142,6 +142,11 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
         const error = err instanceof Error ? err : new Error(String(err));
         // Stale aggregates are dropped: a failing collector's metrics are absent.
         last = { samples: [], error };
+        // A pass that died half way may have left the decoder mid-pass (or the worker dead):
+        // start the next pass with a fresh one.
+        const stale = backend;
+        backend = undefined;
+        void stale?.close();
       })
       .finally(() => {
         running = undefined;
