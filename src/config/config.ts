@@ -340,7 +340,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const data: Record<string, string> = {};
   for (const name of known) {
     const value = env[name];
-    if (value !== undefined && value !== '') data[name] = value;
+    if (value === undefined || value === '') continue;
+    // ajv coerces "Infinity" or "1e400" to a number and then skips its range checks for it.
+    const spec = VARIABLES[name];
+    if ((spec?.type === 'number' || spec?.type === 'integer') && Math.abs(Number(value)) === Infinity) {
+      problems.push(`${name}: must be finite (got "${value}"); valid: ${spec.valid}`);
+      continue;
+    }
+    data[name] = value;
   }
   let raw: Raw;
   try {

@@ -106,15 +106,21 @@ const depth1 = new AttrCursor(EMPTY, 0, 0);
 const depth2 = new AttrCursor(EMPTY, 0, 0);
 
 function decodeTupleInto(buf: Buffer, start: number, end: number, t: TupleFields): void {
+  // Presence is tracked apart from the values: 255.255.255.255 reads as int32 -1, the "absent" mark.
+  let haveSrc = false;
+  let haveDst = false;
   const c = depth1.reset(buf, start, end);
   while (c.next()) {
     if (c.type === CtaTuple.IP) {
       const ip = depth2.reset(buf, c.start, c.end);
       while (ip.next()) {
-        if (ip.type === CtaIp.V4_SRC) t.src = readAddress(buf, ip.start, ip.end, 4);
-        else if (ip.type === CtaIp.V4_DST) t.dst = readAddress(buf, ip.start, ip.end, 4);
-        else if (ip.type === CtaIp.V6_SRC) t.src = readAddress(buf, ip.start, ip.end, 6);
-        else if (ip.type === CtaIp.V6_DST) t.dst = readAddress(buf, ip.start, ip.end, 6);
+        if (ip.type === CtaIp.V4_SRC || ip.type === CtaIp.V6_SRC) {
+          t.src = readAddress(buf, ip.start, ip.end, ip.type === CtaIp.V4_SRC ? 4 : 6);
+          haveSrc = true;
+        } else if (ip.type === CtaIp.V4_DST || ip.type === CtaIp.V6_DST) {
+          t.dst = readAddress(buf, ip.start, ip.end, ip.type === CtaIp.V4_DST ? 4 : 6);
+          haveDst = true;
+        }
       }
     } else if (c.type === CtaTuple.PROTO) {
       const p = depth2.reset(buf, c.start, c.end);
@@ -148,7 +154,7 @@ function decodeTupleInto(buf: Buffer, start: number, end: number, t: TupleFields
     }
   }
   if (t.proto < 0) throw new DecodeError('tuple without CTA_PROTO_NUM');
-  if (t.src === -1 || t.dst === -1) throw new DecodeError('tuple without addresses');
+  if (!haveSrc || !haveDst) throw new DecodeError('tuple without addresses');
 }
 
 /** Returns [packets, bytes] into the flow's fields for one direction. */

@@ -75,10 +75,12 @@ export function parseProcStats(text: string, kernelRelease: string): ProcStats {
       const raw = fields[i] ?? '';
       if (!/^[0-9a-fA-F]+$/.test(raw)) throw new ProcfsError(`column ${column}: "${raw}" is not hex`);
       const value = parseInt(raw, 16);
+      // Own properties only: a column named "constructor" must not find Object.prototype's.
+      const cpuName = Object.hasOwn(CPU_COLUMNS, column) ? CPU_COLUMNS[column] : undefined;
+      const expectName = Object.hasOwn(EXPECT_COLUMNS, column) ? EXPECT_COLUMNS[column] : undefined;
       if (column === 'entries') entries ??= value;
-      else if (CPU_COLUMNS[column] && !(dropDead && DEAD_COLUMNS.has(column)))
-        counters[CPU_COLUMNS[column]] = value;
-      else if (EXPECT_COLUMNS[column]) expectCounters[EXPECT_COLUMNS[column]] = value;
+      else if (cpuName && !(dropDead && DEAD_COLUMNS.has(column))) counters[cpuName] = value;
+      else if (expectName) expectCounters[expectName] = value;
       // Unknown columns (a future kernel's) are ignored.
     });
     cpu.push({ cpu: index, counters });

@@ -28,7 +28,7 @@ export const READ_ONLY_REQUEST_TYPES: ReadonlyMap<number, string> = new Map([
   [(NFNL_SUBSYS_CTNETLINK_EXP << 8) | 3, 'IPCTNL_MSG_EXP_GET_STATS_CPU'],
 ]);
 
-/** REQUEST, ACK and the GET modifiers; anything else (CREATE, EXCL, REPLACE, APPEND...) is refused. */
+/** REQUEST, ACK and the dump pair; anything else (CREATE, EXCL, REPLACE, APPEND...) is refused. */
 const ALLOWED_FLAGS = NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP;
 
 /** Returns the kernel name of the request, or throws ReadOnlyViolationError. */
@@ -39,7 +39,13 @@ export function describeReadOnlyRequest(msg: MessageView): string {
       `refusing to send nlmsg_type 0x${msg.type.toString(16).padStart(4, '0')}: only GET-family ctnetlink requests are allowed`,
     );
   }
-  if ((msg.flags & NLM_F_REQUEST) === 0 || (msg.flags & ~ALLOWED_FLAGS) !== 0) {
+  // ROOT and MATCH share their bits with REPLACE and EXCL: only the pair (a dump) is a GET modifier.
+  const dumpBits = msg.flags & NLM_F_DUMP;
+  if (
+    (msg.flags & NLM_F_REQUEST) === 0 ||
+    (msg.flags & ~ALLOWED_FLAGS) !== 0 ||
+    (dumpBits !== 0 && dumpBits !== NLM_F_DUMP)
+  ) {
     throw new ReadOnlyViolationError(`refusing to send ${name} with flags 0x${msg.flags.toString(16)}`);
   }
   if (msg.end - msg.start < NFNL_ATTR_OFFSET) {
