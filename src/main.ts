@@ -44,7 +44,13 @@ interface Io {
 async function build(config: Config, log: Logger, serving = false) {
   const client = new ConntrackClient({ timeoutMs: config.netlinkTimeoutMs });
   const netlink = await probeNetlink(client, config.source, log);
-  const ctx = { client, netlink, procPath: config.procPath, kernelRelease: release() };
+  const ctx = {
+    client,
+    netlink,
+    procPath: config.procPath,
+    kernelRelease: release(),
+    timeoutMs: config.netlinkTimeoutMs,
+  };
   const collectors = createCollectors(config.collectors, ctx, { ...config.flow, log });
   // Present only while OTLP is on: absent is not zero.
   const otlpHealth =

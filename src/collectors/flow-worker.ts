@@ -1,36 +1,59 @@
-// Layer: collectors. The flow decoder's worker thread: it decodes and aggregates the batches the
-// reader posts, so a pass over a million flows never blocks the thread that answers /metrics, and
-// decoding overlaps with the kernel filling the next dump batch (two cores, one pipeline).
+// Layer: collectors. The flow pass's two worker threads, so a pass over a million flows never
+// blocks the thread that answers /metrics (its event loop would otherwise spend ~20 ms per turn
+// in the kernel's dump callbacks), and decoding overlaps with the kernel filling the next batch:
+//   main --pass--> reader (owns its own dump socket, samples, batches) --batches--> decoder
+//   main <--summary-- reader <--aggregate-- decoder
+// Each channel is one ordered port, so "end" always follows the last batch.
 
 import { existsSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { ConntrackClient } from '../conntrack/client.js';
 import type { AggregateOptions } from './flow-aggregate.js';
 import { PassDecoder, type DecoderBackend, type PassOutput } from './flow-decoder.js';
+import { readFlowPass, type PassParams, type PassSummary } from './flow-pass.js';
 
-type ToWorker =
+type Role = 'reader' | 'decoder';
+
+type ToDecoder =
   | { readonly kind: 'begin'; readonly nowNs: number }
   | { readonly kind: 'feed'; readonly batch: ArrayBuffer; readonly length: number }
   | { readonly kind: 'end'; readonly options: AggregateOptions; readonly scale: number };
 
-type FromWorker =
-  | { readonly kind: 'result'; readonly output: PassOutput }
-  | { readonly kind: 'error'; readonly message: string };
+type ToReader = { readonly kind: 'pass'; readonly params: PassParams; readonly timeoutMs: number };
 
-export class WorkerBackend implements DecoderBackend {
+type Reply<T> =
+  { readonly kind: 'result'; readonly value: T } | { readonly kind: 'error'; readonly message: string };
+
+const FILE = fileURLToPath(import.meta.url);
+const YOUNG_GENERATION_MB = 8;
+
+/** This module's compiled file, if the code runs from dist/ (workers cannot load .ts sources). */
+export function workerFile(): string | undefined {
+  return FILE.endsWith('.js') && existsSync(FILE) ? FILE : undefined;
+}
+
+/** A worker answering one request at a time; idle workers never keep the process alive. */
+class WorkerClient<T> {
   private readonly worker: Worker;
-  private pending: { resolve: (o: PassOutput) => void; reject: (e: Error) => void } | undefined;
+  private pending: { resolve: (v: T) => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
 
-  constructor(file: string) {
-    this.worker = new Worker(file);
-    // Idle between passes: the worker must not keep `once` or a shutting-down process alive.
+  constructor(role: Role) {
+    this.worker = new Worker(FILE, {
+      workerData: { role } satisfies { role: Role },
+      // The pass threads keep little state (aggregates, one batch); a small young generation
+      // makes V8 collect the transient batch buffers early instead of letting RSS grow.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
     this.worker.unref();
-    this.worker.on('message', (msg: FromWorker) => {
+    this.worker.on('message', (msg: Reply<T>) => {
       const p = this.pending;
       this.pending = undefined;
-      if (msg.kind === 'result') p?.resolve(msg.output);
-      else p?.reject(new Error(`flow decoder worker: ${msg.message}`));
+      this.worker.unref();
+      if (msg.kind === 'result') p?.resolve(msg.value);
+      else p?.reject(new Error(`flow ${role} worker: ${msg.message}`));
     });
     this.worker.on('error', (err: Error) => {
       this.failure = err;
@@ -39,46 +62,65 @@ export class WorkerBackend implements DecoderBackend {
     });
   }
 
-  begin(nowNs: number): void {
-    this.post({ kind: 'begin', nowNs });
+  post(msg: unknown, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(msg, transfer);
   }
 
-  feed(batch: Buffer): void {
-    // Batches start at offset 0 of an unpooled ArrayBuffer (BatchWriter), so it moves without a copy.
-    const ab = batch.buffer as ArrayBuffer;
-    this.worker.postMessage({ kind: 'feed', batch: ab, length: batch.length } satisfies ToWorker, [ab]);
-  }
-
-  end(options: AggregateOptions, scale: number): Promise<PassOutput> {
+  request(msg: unknown): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       this.pending = { resolve, reject };
       this.worker.ref();
-      this.post({ kind: 'end', options, scale });
-    }).finally(() => this.worker.unref()) as Promise<PassOutput>;
+      this.post(msg);
+    });
   }
 
   async close(): Promise<void> {
     await this.worker.terminate();
   }
+}
 
-  private post(msg: ToWorker): void {
-    this.worker.postMessage(msg);
+/** Decoding in the decoder worker. */
+export class WorkerBackend implements DecoderBackend {
+  private readonly client = new WorkerClient<PassOutput>('decoder');
+
+  begin(nowNs: number): void {
+    this.client.post({ kind: 'begin', nowNs } satisfies ToDecoder);
+  }
+
+  feed(batch: Buffer): void {
+    // Batches start at offset 0 of an unpooled ArrayBuffer (BatchWriter): it moves without a copy.
+    const ab = batch.buffer as ArrayBuffer;
+    this.client.post({ kind: 'feed', batch: ab, length: batch.length } satisfies ToDecoder, [ab]);
+  }
+
+  end(options: AggregateOptions, scale: number): Promise<PassOutput> {
+    return this.client.request({ kind: 'end', options, scale } satisfies ToDecoder);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
   }
 }
 
-/** The compiled worker file next to this module, if the code runs from dist/ (not under vitest). */
-export function workerFile(): string | undefined {
-  const file = fileURLToPath(new URL('./flow-worker.js', import.meta.url));
-  return existsSync(file) && import.meta.url.endsWith('.js') ? file : undefined;
+/** Whole passes in the reader worker, which feeds its own decoder worker. */
+export class WorkerPassRunner {
+  private readonly client = new WorkerClient<PassSummary>('reader');
+
+  run(params: PassParams, timeoutMs: number): Promise<PassSummary> {
+    return this.client.request({ kind: 'pass', params, timeoutMs } satisfies ToReader);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
 }
 
-if (!isMainThread && parentPort) {
-  const port = parentPort;
+function serveDecoder(port: NonNullable<typeof parentPort>): void {
   let decoder: PassDecoder | undefined;
   // A failure mid-pass is reported when the pass ends, so the reader gets exactly one answer.
   let failure: string | undefined;
-  port.on('message', (msg: ToWorker) => {
+  port.on('message', (msg: ToDecoder) => {
     try {
       if (msg.kind === 'begin') {
         decoder = new PassDecoder(msg.nowNs);
@@ -86,15 +128,51 @@ if (!isMainThread && parentPort) {
       } else if (msg.kind === 'feed') {
         if (!failure) decoder?.feed(Buffer.from(msg.batch, 0, msg.length));
       } else if (failure) {
-        port.postMessage({ kind: 'error', message: failure } satisfies FromWorker);
+        port.postMessage({ kind: 'error', message: failure } satisfies Reply<PassOutput>);
       } else {
-        const output = decoder?.finish(msg.options, msg.scale) ?? { samples: [], folded: 0, malformed: 0 };
-        port.postMessage({ kind: 'result', output } satisfies FromWorker);
+        const value = decoder?.finish(msg.options, msg.scale) ?? { samples: [], folded: 0, malformed: 0 };
+        port.postMessage({ kind: 'result', value } satisfies Reply<PassOutput>);
       }
     } catch (err) {
       failure = (err as Error).message;
-      if (msg.kind === 'end') port.postMessage({ kind: 'error', message: failure } satisfies FromWorker);
+      if (msg.kind === 'end')
+        port.postMessage({ kind: 'error', message: failure } satisfies Reply<PassOutput>);
     }
     if (msg.kind === 'end') decoder = undefined;
   });
+}
+
+function serveReader(port: NonNullable<typeof parentPort>): void {
+  let client: ConntrackClient | undefined;
+  const backend = new WorkerBackend();
+  port.on('message', (msg: ToReader) => {
+    client ??= new ConntrackClient({ timeoutMs: msg.timeoutMs });
+    readFlowPass(client, backend, msg.params).then(
+      (value) => port.postMessage({ kind: 'result', value } satisfies Reply<PassSummary>),
+      (err: unknown) => {
+        // A failed dump leaves the socket mid-dump: the next pass starts on a fresh client.
+        client?.close();
+        client = undefined;
+        port.postMessage({ kind: 'error', message: (err as Error).message } satisfies Reply<PassSummary>);
+      },
+    );
+  });
+}
+
+/**
+ * Nice value of the pass threads. On Linux the nice value is per thread, and who=0 means the
+ * calling thread, so this lowers only this worker: on a busy node (and on 2 cores, where the
+ * reader and decoder could take both) scrapes on the main thread still get the CPU at once.
+ */
+const WORKER_NICE = 10;
+
+if (!isMainThread && parentPort) {
+  try {
+    setPriority(WORKER_NICE);
+  } catch {
+    // Not permitted in this sandbox: the pass still runs, scrapes just compete for CPU with it.
+  }
+  const role = (workerData as { role?: Role } | undefined)?.role;
+  if (role === 'decoder') serveDecoder(parentPort);
+  else if (role === 'reader') serveReader(parentPort);
 }

@@ -18,9 +18,9 @@ import {
   flowPassScanned,
   flowSeriesFolded,
 } from '../metrics/catalog.js';
-import { align4 } from '../netlink/codec.js';
-import { BatchWriter, fromPlain, InlineBackend, type DecoderBackend } from './flow-decoder.js';
-import { WorkerBackend, workerFile } from './flow-worker.js';
+import { fromPlain, InlineBackend } from './flow-decoder.js';
+import { readFlowPass, type PassParams, type PassSummary } from './flow-pass.js';
+import { WorkerPassRunner, workerFile } from './flow-worker.js';
 import { sample, type Collector, type CollectorContext, type CollectResult, type Sample } from './types.js';
 
 export interface FlowOptions {
@@ -51,18 +51,32 @@ export interface FlowCollector extends Collector {
 
 type PassOutcome = 'ok' | 'error' | 'skipped';
 
+interface PassRunner {
+  run(params: PassParams, timeoutMs: number): Promise<PassSummary>;
+  close(): Promise<void>;
+}
+
 export function flowCollector(ctx: CollectorContext, options: FlowOptions): FlowCollector {
   let last: PassResult | undefined;
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const passes: Record<PassOutcome, number> = { ok: 0, error: 0, skipped: 0 };
-  let backend: DecoderBackend | undefined;
-  /** The worker thread when running from dist/, inline otherwise (unit tests on sources). */
-  function decoder(): DecoderBackend {
-    const file = workerFile();
-    backend ??= file ? new WorkerBackend(file) : new InlineBackend();
-    return backend;
+  let runner: PassRunner | undefined;
+  /** Worker threads when running from dist/; inline on the TypeScript sources (unit tests). */
+  function passRunner(): PassRunner {
+    if (!runner) {
+      if (workerFile()) {
+        runner = new WorkerPassRunner();
+      } else {
+        const backend = new InlineBackend();
+        runner = {
+          run: (params) => readFlowPass(ctx.client, backend, params),
+          close: () => backend.close(),
+        };
+      }
+    }
+    return runner;
   }
 
   async function enableAccounting(): Promise<void> {
@@ -99,25 +113,15 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       return;
     }
     const started = performance.now();
-    // Every step-th flow is decoded; the hard cap still holds if the table grows mid-pass.
-    const step = Math.max(1, Math.ceil(entries / options.maxFlowsPerPass));
-    const backend = decoder();
-    backend.begin(Date.now() * 1e6);
-    const writer = new BatchWriter(backend);
-    let scanned = 0;
-    let decoded = 0;
-    await ctx.client.dumpFlows((msg) => {
-      scanned += 1;
-      if ((scanned - 1) % step !== 0 || decoded >= options.maxFlowsPerPass) return;
-      decoded += 1;
-      // Whole messages with their padding, so the batch walks like a datagram.
-      writer.push(msg.buf, msg.start, Math.min(msg.buf.length, msg.start + align4(msg.end - msg.start)));
-    });
-    writer.flush();
-    const output = await backend.end(
-      { topK: options.topK, seriesBudget: options.seriesBudget },
-      decoded > 0 ? scanned / decoded : 1,
-    );
+    const params: PassParams = {
+      // Every step-th flow is decoded; the hard cap still holds if the table grows mid-pass.
+      step: Math.max(1, Math.ceil(entries / options.maxFlowsPerPass)),
+      maxFlows: options.maxFlowsPerPass,
+      nowNs: Date.now() * 1e6,
+      topK: options.topK,
+      seriesBudget: options.seriesBudget,
+    };
+    const { output, scanned, decoded } = await passRunner().run(params, ctx.timeoutMs);
     ctx.client.countMalformed(output.malformed);
     const samples = output.samples.map(fromPlain);
     const folded = output.folded;
@@ -144,8 +148,8 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
         last = { samples: [], error };
         // A pass that died half way may have left the decoder mid-pass (or the worker dead):
         // start the next pass with a fresh one.
-        const stale = backend;
-        backend = undefined;
+        const stale = runner;
+        runner = undefined;
         void stale?.close();
       })
       .finally(() => {
@@ -173,7 +177,7 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       stopped = true;
       if (timer) clearTimeout(timer);
       await running;
-      await backend?.close();
+      await runner?.close();
     },
     collect(): Promise<CollectResult> {
       const counters = (Object.keys(passes) as PassOutcome[]).map((result) =>

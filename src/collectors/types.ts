@@ -53,6 +53,8 @@ export interface CollectorContext {
   readonly netlink: boolean;
   readonly procPath: string;
   readonly kernelRelease: string;
+  /** Timeout of every netlink call, for sockets opened outside the client (the flow reader). */
+  readonly timeoutMs: number;
 }
 
 export function sample<L extends string>(
