@@ -101,6 +101,7 @@ async function benchSize(n: number): Promise<void> {
       'peak RSS, full pass (target < 200 MB)',
       `${Math.max(...full.map((x) => x.maxRssMb)).toFixed(0)} MB`,
     );
+    line('peak RSS, default cap', `${Math.max(...capped.map((x) => x.maxRssMb)).toFixed(0)} MB`);
     line('peak RSS, raw floor', `${Math.max(...raw.map((x) => x.maxRssMb)).toFixed(0)} MB`);
     line(
       '/metrics p50 / p99 / max during passes',

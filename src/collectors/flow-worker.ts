@@ -17,7 +17,7 @@ import { readFlowPass, type PassParams, type PassSummary } from './flow-pass.js'
 type Role = 'reader' | 'decoder';
 
 type ToDecoder =
-  | { readonly kind: 'begin'; readonly nowNs: number }
+  | { readonly kind: 'begin'; readonly nowNs: number; readonly inFlight: SharedArrayBuffer }
   | { readonly kind: 'feed'; readonly batch: ArrayBuffer; readonly length: number }
   | { readonly kind: 'end'; readonly options: AggregateOptions; readonly scale: number };
 
@@ -28,6 +28,8 @@ type Reply<T> =
 
 const FILE = fileURLToPath(import.meta.url);
 const YOUNG_GENERATION_MB = 8;
+/** Batches (256 KiB each) the reader may run ahead of the decoder. */
+const MAX_IN_FLIGHT = 8;
 
 /** This module's compiled file, if the code runs from dist/ (workers cannot load .ts sources). */
 export function workerFile(): string | undefined {
@@ -83,12 +85,26 @@ class WorkerClient<T> {
 /** Decoding in the decoder worker. */
 export class WorkerBackend implements DecoderBackend {
   private readonly client = new WorkerClient<PassOutput>('decoder');
+  /** Batches posted and not yet decoded; the decoder decrements it and notifies. */
+  private readonly inFlight = new Int32Array(new SharedArrayBuffer(4));
 
   begin(nowNs: number): void {
-    this.client.post({ kind: 'begin', nowNs } satisfies ToDecoder);
+    Atomics.store(this.inFlight, 0, 0);
+    this.client.post({
+      kind: 'begin',
+      nowNs,
+      inFlight: this.inFlight.buffer as SharedArrayBuffer,
+    } satisfies ToDecoder);
   }
 
   feed(batch: Buffer): void {
+    // Backpressure: block this (reader) thread while the decoder is behind. The reader then stops
+    // reading, and the kernel, whose dump is flow-controlled, waits too: memory stays bounded by
+    // MAX_IN_FLIGHT batches instead of growing with the table.
+    for (let n = Atomics.load(this.inFlight, 0); n >= MAX_IN_FLIGHT; n = Atomics.load(this.inFlight, 0)) {
+      Atomics.wait(this.inFlight, 0, n, 1000);
+    }
+    Atomics.add(this.inFlight, 0, 1);
     // Batches start at offset 0 of an unpooled ArrayBuffer (BatchWriter): it moves without a copy.
     const ab = batch.buffer as ArrayBuffer;
     this.client.post({ kind: 'feed', batch: ab, length: batch.length } satisfies ToDecoder, [ab]);
@@ -118,15 +134,24 @@ export class WorkerPassRunner {
 
 function serveDecoder(port: NonNullable<typeof parentPort>): void {
   let decoder: PassDecoder | undefined;
+  let inFlight: Int32Array | undefined;
   // A failure mid-pass is reported when the pass ends, so the reader gets exactly one answer.
   let failure: string | undefined;
   port.on('message', (msg: ToDecoder) => {
     try {
       if (msg.kind === 'begin') {
         decoder = new PassDecoder(msg.nowNs);
+        inFlight = new Int32Array(msg.inFlight);
         failure = undefined;
       } else if (msg.kind === 'feed') {
-        if (!failure) decoder?.feed(Buffer.from(msg.batch, 0, msg.length));
+        try {
+          if (!failure) decoder?.feed(Buffer.from(msg.batch, 0, msg.length));
+        } finally {
+          if (inFlight) {
+            Atomics.sub(inFlight, 0, 1);
+            Atomics.notify(inFlight, 0);
+          }
+        }
       } else if (failure) {
         port.postMessage({ kind: 'error', message: failure } satisfies Reply<PassOutput>);
       } else {
