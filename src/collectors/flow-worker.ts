@@ -93,7 +93,7 @@ export class WorkerBackend implements DecoderBackend {
     this.client.post({
       kind: 'begin',
       nowNs,
-      inFlight: this.inFlight.buffer as SharedArrayBuffer,
+      inFlight: this.inFlight.buffer,
     } satisfies ToDecoder);
   }
 
