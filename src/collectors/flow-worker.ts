@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, Worker, workerData, type ResourceLimits } from 'node:worker_threads';
 import { ConntrackClient } from '../conntrack/client.js';
 import type { AggregateOptions } from './flow-aggregate.js';
 import { PassDecoder, type DecoderBackend, type PassOutput } from './flow-decoder.js';
@@ -27,7 +27,15 @@ type Reply<T> =
   { readonly kind: 'result'; readonly value: T } | { readonly kind: 'error'; readonly message: string };
 
 const FILE = fileURLToPath(import.meta.url);
-const YOUNG_GENERATION_MB = 8;
+/**
+ * Small heaps make V8 collect the transient buffers early instead of letting RSS grow: the reader
+ * holds only the datagram it reads and the batch it fills; the decoder holds the aggregates, which
+ * grow with distinct addresses up to the per-pass cap, so its old generation is left unbounded.
+ */
+const LIMITS: Readonly<Record<Role, ResourceLimits>> = {
+  reader: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 },
+  decoder: { maxYoungGenerationSizeMb: 8 },
+};
 /** Batches (256 KiB each) the reader may run ahead of the decoder. */
 const MAX_IN_FLIGHT = 8;
 
@@ -45,9 +53,7 @@ class WorkerClient<T> {
   constructor(role: Role) {
     this.worker = new Worker(FILE, {
       workerData: { role } satisfies { role: Role },
-      // The pass threads keep little state (aggregates, one batch); a small young generation
-      // makes V8 collect the transient batch buffers early instead of letting RSS grow.
-      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+      resourceLimits: LIMITS[role],
     });
     this.worker.unref();
     this.worker.on('message', (msg: Reply<T>) => {
