@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExporterError } from '../errors.js';
+import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
 import {
   flowPassDecoded,
@@ -23,13 +24,8 @@ import { readFlowPass, type PassParams, type PassSummary } from './flow-pass.js'
 import { WorkerPassRunner, workerFile } from './flow-worker.js';
 import { sample, type Collector, type CollectorContext, type CollectResult, type Sample } from './types.js';
 
-export interface FlowOptions {
-  readonly intervalMs: number;
-  readonly maxFlowsPerPass: number;
-  readonly seriesBudget: number;
-  readonly topK: number;
-  readonly skipAboveUsage: number;
-  readonly enableAccounting: boolean;
+/** The flow settings of the configuration, and where to log. */
+export interface FlowOptions extends Config['flow'] {
   readonly log: Logger;
 }
 
