@@ -25,9 +25,7 @@ import { WorkerPassRunner, workerFile } from './flow-worker.js';
 import { sample, type Collector, type CollectorContext, type CollectResult, type Sample } from './types.js';
 
 /** The flow settings of the configuration, and where to log. */
-export interface FlowOptions extends Config['flow'] {
-  readonly log: Logger;
-}
+export type FlowOptions = Config['flow'] & { readonly log: Logger };
 
 export class FlowsUnavailableError extends ExporterError {
   constructor() {
