@@ -4,6 +4,7 @@ import type { EnabledCollector } from '../config/config.js';
 import { cpuStatsCollector } from './cpu-stats.js';
 import { expectStatsCollector } from './expect-stats.js';
 import { flowCollector, type FlowOptions } from './flows.js';
+import { netnsCollector } from './netns.js';
 import { sysctlCollector } from './sysctl.js';
 import { tableCollector } from './table.js';
 import type { Collector, CollectorContext } from './types.js';
@@ -19,6 +20,7 @@ export function createCollectors(
     expect_stats: () => expectStatsCollector(ctx),
     sysctl: () => sysctlCollector(ctx),
     flows: () => flowCollector(ctx, flowOptions),
+    netns: () => netnsCollector(ctx),
   };
   return enabled.map((name) => factories[name]());
 }

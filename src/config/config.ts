@@ -7,8 +7,16 @@
 import envSchema from 'env-schema';
 import { ExporterError } from '../errors.js';
 
-export const COLLECTOR_NAMES = ['table', 'cpu_stats', 'expect_stats', 'sysctl', 'flows'] as const;
+export const COLLECTOR_NAMES = ['table', 'cpu_stats', 'expect_stats', 'sysctl', 'flows', 'netns'] as const;
 export type EnabledCollector = (typeof COLLECTOR_NAMES)[number];
+/** netns is opt-in: it needs the host's PID namespace to see other namespaces' processes. */
+export const DEFAULT_COLLECTORS: readonly EnabledCollector[] = [
+  'table',
+  'cpu_stats',
+  'expect_stats',
+  'sysctl',
+  'flows',
+];
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const SOURCES = ['auto', 'netlink', 'procfs'] as const;
@@ -51,7 +59,7 @@ export const VARIABLES: Readonly<Record<string, VarSpec>> = {
   },
   CONNTRACK_EXPORTER_COLLECTORS: {
     type: 'string',
-    default: COLLECTOR_NAMES.join(','),
+    default: DEFAULT_COLLECTORS.join(','),
     valid: `a comma-separated subset of ${COLLECTOR_NAMES.join(', ')}`,
     description: 'Collectors to run.',
   },

@@ -4,7 +4,8 @@
 
 export type MetricType = 'gauge' | 'counter' | 'histogram';
 
-export type CollectorName = 'table' | 'cpu_stats' | 'expect_stats' | 'sysctl' | 'flows' | 'exporter';
+export type CollectorName =
+  'table' | 'cpu_stats' | 'expect_stats' | 'sysctl' | 'flows' | 'netns' | 'exporter';
 
 export interface MetricDef<L extends string = string> {
   /** Prometheus name (counters end in `_total`). */
@@ -37,6 +38,8 @@ export const OTEL_ATTRIBUTE: Readonly<Record<string, string>> = {
   collector: 'conntrack.collector',
   source: 'conntrack.source',
   result: 'conntrack.result',
+  netns: 'conntrack.netns',
+  pod_uid: 'k8s.pod.uid',
   version: 'service.version',
   nodejs_version: 'process.runtime.version',
 };
@@ -400,6 +403,50 @@ export const flowPasses = def({
   collector: 'flows',
 });
 
+// ---- per network namespace (opt-in) ---------------------------------------------------------
+
+const PER_NETNS =
+  "From /proc/<pid>/net/stat/nf_conntrack of one process per network namespace; netns is the namespace's proc inode, pod_uid the Kubernetes pod from its cgroup (empty outside pods).";
+
+export const netnsEntries = def({
+  name: 'conntrack_netns_entries',
+  otelName: 'conntrack.netns.entries',
+  help: `Entries in each network namespace's conntrack table (each is compared with the global limit). ${PER_NETNS}`,
+  type: 'gauge',
+  unit: '{entries}',
+  labels: ['netns', 'pod_uid'],
+  collector: 'netns',
+});
+
+/** The per-CPU counters that name a namespace's trouble, summed over CPUs after unwrapping. */
+export const NETNS_STAT_NAMES = ['insert_failed', 'drop', 'early_drop', 'clash_resolve'] as const;
+export type NetnsStatName = (typeof NETNS_STAT_NAMES)[number];
+
+export const netnsStats: Readonly<Record<NetnsStatName, MetricDef<'netns' | 'pod_uid'>>> = Object.fromEntries(
+  NETNS_STAT_NAMES.map((stat) => [
+    stat,
+    def({
+      name: `conntrack_netns_stat_${stat}_total`,
+      otelName: `conntrack.netns.stat.${stat}`,
+      help: `${CPU_STAT_HELP[stat]} Per network namespace, all CPUs. ${PER_NETNS}`,
+      type: 'counter',
+      unit: '{events}',
+      labels: ['netns', 'pod_uid'],
+      collector: 'netns',
+    }),
+  ]),
+) as Record<NetnsStatName, MetricDef<'netns' | 'pod_uid'>>;
+
+export const netnsCount = def({
+  name: 'conntrack_netns_namespaces',
+  otelName: 'conntrack.netns.namespaces',
+  help: 'Network namespaces the netns collector found (processes visible in the PID namespace it runs in).',
+  type: 'gauge',
+  unit: '{namespaces}',
+  labels: [],
+  collector: 'netns',
+});
+
 // ---- exporter self-metrics -------------------------------------------------------------------
 
 export const collectorSuccess = def({
@@ -493,6 +540,9 @@ export const CATALOG: readonly MetricDef[] = [
   flowPassSamplingRatio,
   flowSeriesFolded,
   flowPasses,
+  netnsEntries,
+  ...Object.values(netnsStats),
+  netnsCount,
   collectorSuccess,
   collectorDuration,
   collectorSource,

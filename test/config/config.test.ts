@@ -217,7 +217,7 @@ describe('problems: all at once, each with the name and what is valid', () => {
       'CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET: must be >= 10 (got "2"); valid: an integer from 10 to 100000',
       'CONNTRACK_EXPORTER_FLOW_TOP_K: must be integer (got "ten"); valid: an integer from 1 to 1000',
       'CONNTRACK_EXPORTER_SOURCE: must be equal to one of the allowed values (got "kernel"); valid: auto, netlink, procfs',
-      'CONNTRACK_EXPORTER_COLLECTORS: unknown collector conntrack_flows (got "table,conntrack_flows"); valid: a comma-separated subset of table, cpu_stats, expect_stats, sysctl, flows',
+      'CONNTRACK_EXPORTER_COLLECTORS: unknown collector conntrack_flows (got "table,conntrack_flows"); valid: a comma-separated subset of table, cpu_stats, expect_stats, sysctl, flows, netns',
       'CONNTRACK_EXPORTER_METRICS_PATH: must start with "/" (got "metrics"); valid: a path starting with "/"',
       'CONNTRACK_EXPORTER_PROC_PATH: must be absolute (got "proc"); valid: an absolute path',
       'OTEL_METRICS_EXPORTER: unsupported exporter zipkin (got "prometheus,zipkin"); valid: a comma-separated list of prometheus, otlp (or none)',

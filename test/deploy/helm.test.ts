@@ -579,6 +579,18 @@ describe('chart values', () => {
     expect(failure(['config.flows.skipAboveUsage=2'])).toContain('Must be less than or equal to 1');
     expect(failure(['config.collectors={table,conntrack}'])).toContain('config.collectors.1');
   });
+
+  it('perNamespace turns on the netns collector with the host PID namespace, and only then', () => {
+    const on = one(render(['perNamespace.enabled=true']), 'DaemonSet');
+    expect(asDaemonSet(on).spec.template.spec.hostPID).toBe(true);
+    expect(envOf(on).get('CONNTRACK_EXPORTER_COLLECTORS')?.value).toBe(
+      'table,cpu_stats,expect_stats,sysctl,flows,netns',
+    );
+    const off = one(render([]), 'DaemonSet');
+    expect(asDaemonSet(off).spec.template.spec.hostPID).toBe(false);
+    expect(envOf(off).get('CONNTRACK_EXPORTER_COLLECTORS')?.value).not.toContain('netns');
+    expect(failure(['config.collectors={table,netns}'])).toContain('set perNamespace.enabled=true');
+  });
 });
 
 describe('validation of rendered objects can fail', () => {

@@ -109,7 +109,11 @@ describe('a real Prometheus scraping the exporter with our rules', () => {
       }),
     );
     await ns.exec('ping', ['-c', '1', '127.0.0.1']);
-    exporter = await startExporter(ns, EXPORTER_PORT, { CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: '1' });
+    exporter = await startExporter(ns, EXPORTER_PORT, {
+      CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: '1',
+      // Every collector, the opt-in netns one included, so every dashboard panel has data.
+      CONNTRACK_EXPORTER_COLLECTORS: 'table,cpu_stats,expect_stats,sysctl,flows,netns',
+    });
 
     const generated = await testRules(FOR);
     // Every alert has a `for:` and every one was shortened; nothing else in the file was touched.

@@ -89,7 +89,12 @@ export function daemonSetViolations(obj: KubeObject, mode: SecurityMode): string
   // The node's conntrack table is only visible from the host network namespace.
   if (pod.hostNetwork !== true) v.push('hostNetwork must be true');
   if (pod.dnsPolicy !== 'ClusterFirstWithHostNet') v.push('dnsPolicy must be ClusterFirstWithHostNet');
-  if (pod.hostPID === true) v.push('hostPID must be off (no feature needs it)');
+  // Only the opt-in netns collector needs the host PID namespace (to read other pods' /proc).
+  const collectors =
+    (exporterContainer(ds).env ?? []).find((e) => e.name === 'CONNTRACK_EXPORTER_COLLECTORS')?.value ?? '';
+  const wantsNetns = collectors.split(',').includes('netns');
+  if (pod.hostPID === true && !wantsNetns) v.push('hostPID must be off unless the netns collector runs');
+  if (wantsNetns && pod.hostPID !== true) v.push('the netns collector needs hostPID');
   if (pod.hostIPC === true) v.push('hostIPC must be off');
   // Service links inject CONNTRACK_EXPORTER_* variables, which the exporter rejects.
   if (pod.enableServiceLinks !== false) v.push('enableServiceLinks must be false');

@@ -83,13 +83,21 @@ Usage: include "conntrack-exporter.labelsWith" (list $ .Values.service.labels)
 
 {{/* Collectors and source, defaulted per securityMode. */}}
 {{- define "conntrack-exporter.collectors" -}}
+{{- $list := list -}}
 {{- if .Values.config.collectors -}}
-{{- join "," .Values.config.collectors -}}
+{{- $list = .Values.config.collectors -}}
 {{- else if eq .Values.securityMode "unprivileged" -}}
-table,cpu_stats,expect_stats,sysctl
+{{- $list = list "table" "cpu_stats" "expect_stats" "sysctl" -}}
 {{- else -}}
-table,cpu_stats,expect_stats,sysctl,flows
+{{- $list = list "table" "cpu_stats" "expect_stats" "sysctl" "flows" -}}
 {{- end -}}
+{{- if and .Values.perNamespace.enabled (not (has "netns" $list)) -}}
+{{- $list = append $list "netns" -}}
+{{- end -}}
+{{- if and (has "netns" $list) (not .Values.perNamespace.enabled) -}}
+{{- fail "config.collectors lists netns: set perNamespace.enabled=true instead, which also gives the pod the host PID namespace the collector needs" -}}
+{{- end -}}
+{{- join "," $list -}}
 {{- end -}}
 
 {{- define "conntrack-exporter.source" -}}

@@ -1,0 +1,109 @@
+// Integration: the opt-in per-namespace collector, run from the root namespace (as the DaemonSet
+// runs with hostPID) over namespaces this test creates, with `conntrack -C`/`-S` in each as the oracle.
+
+import { stat } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { podUidFromCgroup } from '../../src/collectors/netns.js';
+import { runOnce, startTraffic } from '../support/exporter.js';
+import { parseExposition, select, valueOf, type ExpoSample } from '../support/exposition.js';
+import { Netns, withConntrackMax } from '../support/netns.js';
+
+async function netnsId(child: ChildProcess): Promise<string> {
+  return String((await stat(`/proc/${child.pid}/net/stat/nf_conntrack`)).ino);
+}
+
+function cliSum(stats: Map<number, Map<string, number>>, name: string): number {
+  return [...stats.values()].reduce((a, m) => a + (m.get(name) ?? 0), 0);
+}
+
+describe('netns collector', () => {
+  const namespaces: Netns[] = [];
+  const traffic: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    for (let i = 0; i < 2; i++) namespaces.push(await Netns.create());
+  });
+
+  afterAll(async () => {
+    for (const t of traffic) t.kill('SIGKILL');
+    for (const ns of namespaces) await ns.destroy();
+  });
+
+  it('reports each namespace’s own entries and drops, as conntrack -C/-S see them there', async () => {
+    const [a, b] = namespaces as [Netns, Netns];
+    // A holds 30 flows; B is overfilled under a lowered limit, so only B drops.
+    traffic.push(
+      await startTraffic(a, { tcpHold: { count: 10, port: 5201 }, udp: { count: 20, port: 20000 } }),
+    );
+    await withConntrackMax(64, async () => {
+      (await startTraffic(b, { udp: { count: 300, port: 30000 } })).kill('SIGKILL');
+    });
+    // A process that stays in B, to find B's proc inode as the collector does.
+    traffic.push(b.spawn('sleep', ['120']));
+    const [holderA, holderB] = traffic as [ChildProcess, ChildProcess];
+    await new Promise((r) => setTimeout(r, 100));
+    const ids = { a: await netnsId(holderA), b: await netnsId(holderB) };
+    expect(ids.a).not.toBe(ids.b);
+
+    const [countA, countB, statsA, statsB] = await Promise.all([
+      a.conntrackCount(),
+      b.conntrackCount(),
+      a.conntrackStats(),
+      b.conntrackStats(),
+    ]);
+    const samples: ExpoSample[] = parseExposition(
+      (await runOnce(undefined, { CONNTRACK_EXPORTER_COLLECTORS: 'netns' })).stdout,
+    );
+    expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector: 'netns' })).toBe(1);
+    expect(valueOf(samples, 'conntrack_netns_entries', { netns: ids.a })).toBe(countA);
+    expect(valueOf(samples, 'conntrack_netns_entries', { netns: ids.b })).toBe(countB);
+    expect(countA).toBeGreaterThanOrEqual(30);
+    for (const name of ['drop', 'early_drop', 'insert_failed', 'clash_resolve']) {
+      expect({ name, a: valueOf(samples, `conntrack_netns_stat_${name}_total`, { netns: ids.a }) }).toEqual({
+        name,
+        a: cliSum(statsA, name),
+      });
+      expect({ name, b: valueOf(samples, `conntrack_netns_stat_${name}_total`, { netns: ids.b }) }).toEqual({
+        name,
+        b: cliSum(statsB, name),
+      });
+    }
+    expect(cliSum(statsB, 'drop') + cliSum(statsB, 'early_drop')).toBeGreaterThan(0);
+    // Every namespace is one series set, the root namespace included.
+    expect(valueOf(samples, 'conntrack_netns_namespaces')).toBe(
+      select(samples, 'conntrack_netns_entries').length,
+    );
+    expect(valueOf(samples, 'conntrack_netns_namespaces')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('works without CAP_NET_ADMIN (the files are world-readable)', async () => {
+    const [holderA] = traffic as [ChildProcess];
+    const id = await netnsId(holderA);
+    const count = await (namespaces[0] as Netns).conntrackCount();
+    const samples = parseExposition(
+      (await runOnce(undefined, { CONNTRACK_EXPORTER_COLLECTORS: 'netns' }, { dropNetAdmin: true })).stdout,
+    );
+    expect(valueOf(samples, 'conntrack_netns_entries', { netns: id })).toBe(count);
+    expect(select(samples, 'conntrack_collector_source_info', { collector: 'netns' })[0]?.labels.source).toBe(
+      'procfs',
+    );
+  });
+});
+
+describe('podUidFromCgroup', () => {
+  it.each([
+    [
+      '0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1b4e2f3a_9c8d_4e7f_a6b5_0c1d2e3f4a5b.slice/cri-containerd-abc.scope',
+      '1b4e2f3a-9c8d-4e7f-a6b5-0c1d2e3f4a5b',
+    ],
+    [
+      '12:memory:/kubepods/burstable/pod1b4e2f3a-9c8d-4e7f-a6b5-0c1d2e3f4a5b/0123abcd',
+      '1b4e2f3a-9c8d-4e7f-a6b5-0c1d2e3f4a5b',
+    ],
+    ['0::/system.slice/sshd.service', ''],
+    ['', ''],
+  ])('%s -> %s', (cgroup, uid) => {
+    expect(podUidFromCgroup(cgroup)).toBe(uid);
+  });
+});
