@@ -16,6 +16,7 @@ import { sample, type Collector, type CollectorContext, type CollectResult, type
 
 /** How long a discovered namespace -> process mapping is trusted before /proc is walked again. */
 const DISCOVERY_TTL_MS = 30_000;
+const DISCOVERY_CHUNK = 128;
 
 interface Namespace {
   readonly id: string;
@@ -41,14 +42,23 @@ async function discover(procPath: string): Promise<Namespace[]> {
     .filter((name) => /^\d+$/.test(name))
     .sort((a, b) => Number(a) - Number(b));
   const byId = new Map<string, string>();
-  // Lowest pid first: the namespace's oldest process (a pod's pause container, a host's init).
-  for (const pid of pids) {
-    try {
-      const id = String((await stat(statsFile(procPath, pid))).ino);
-      if (!byId.has(id)) byId.set(id, pid);
-    } catch {
-      // The process exited, or it is a kernel thread without a net directory.
-    }
+  // In chunks, so a node with thousands of processes costs a few round trips, not thousands.
+  for (let i = 0; i < pids.length; i += DISCOVERY_CHUNK) {
+    const chunk = pids.slice(i, i + DISCOVERY_CHUNK);
+    const ids = await Promise.all(
+      chunk.map((pid) =>
+        stat(statsFile(procPath, pid)).then(
+          (st) => String(st.ino),
+          // The process exited, or it is a kernel thread without a net directory.
+          () => undefined,
+        ),
+      ),
+    );
+    // Lowest pid first: the namespace's oldest process (a pod's pause container, a host's init).
+    ids.forEach((id, j) => {
+      const pid = chunk[j];
+      if (id !== undefined && pid !== undefined && !byId.has(id)) byId.set(id, pid);
+    });
   }
   return Promise.all(
     [...byId].map(async ([id, pid]) => {

@@ -168,7 +168,11 @@ export class NetlinkTransport {
   }
 
   private armTimer(pending: Pending): void {
-    if (pending.timer) clearTimeout(pending.timer);
+    // Re-armed on every datagram of a dump: refresh() restarts the same timer without a new one.
+    if (pending.timer) {
+      pending.timer.refresh();
+      return;
+    }
     pending.timer = setTimeout(() => {
       // The kernel may still be sending this dump: a new socket avoids EBUSY and stale parts.
       this.resetSocket();
