@@ -37,7 +37,7 @@ async function child(ns: Netns, mode: string): Promise<ChildResult> {
 
 async function timeCli(ns: Netns): Promise<number> {
   // `conntrack -L` parsed into counts by protocol and state: the cheapest aggregation of its text.
-  const script = `start=$(date +%s.%N); conntrack -L -o extended 2>/dev/null | awk '{c[$3" "$6]++} END {for (k in c) n++; print n}' >/dev/null; end=$(date +%s.%N); echo "$end - $start" | bc -l`;
+  const script = `start=$(date +%s.%N); conntrack -L 2>/dev/null | awk '{c[$1" "$4]++} END {for (k in c) n++; print n}' >/dev/null; end=$(date +%s.%N); echo "$end - $start" | bc -l`;
   const { stdout } = await ns.exec('bash', ['-c', script]);
   return Number(stdout.trim());
 }
