@@ -13,6 +13,7 @@ import {
   formatAddress,
   natKind,
   protocolName,
+  zoneOf,
   type AddressKey,
   type FlowFields,
   type NatKind,
@@ -138,7 +139,7 @@ export class FlowAggregator {
     const natIndex = NAT_INDEX[natKind(f)];
     g.nat[natIndex] = (g.nat[natIndex] ?? 0) + 1;
 
-    const zone = f.zone >= 0 ? f.zone : f.orig.zone >= 0 ? f.orig.zone : f.reply.zone >= 0 ? f.reply.zone : 0;
+    const zone = zoneOf(f);
     this.zones.set(zone, (this.zones.get(zone) ?? 0) + 1);
 
     let bytes = 0;

@@ -393,7 +393,18 @@ export function familyName(family: number): 'ipv4' | 'ipv6' {
   return family === AF_INET6 ? 'ipv6' : 'ipv4';
 }
 
-/** The flow's zone: CTA_ZONE, else a directional tuple zone, else 0. */
-export function zoneOf(flow: Flow): number {
-  return flow.zone ?? flow.orig.zone ?? flow.reply.zone ?? 0;
+interface Zoned {
+  zone?: number;
+}
+
+/** A zone that was sent: Flow leaves absent zones undefined, FlowFields sets them to -1. */
+function sent(zone: number | undefined): zone is number {
+  return zone !== undefined && zone >= 0;
+}
+
+/** The flow's zone (either shape): CTA_ZONE, else a directional tuple zone, else 0. */
+export function zoneOf(flow: Zoned & { orig: Zoned; reply: Zoned }): number {
+  if (sent(flow.zone)) return flow.zone;
+  if (sent(flow.orig.zone)) return flow.orig.zone;
+  return sent(flow.reply.zone) ? flow.reply.zone : 0;
 }
