@@ -201,8 +201,9 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
     const after: string[] = [];
     for (const argv of spec.cli) after.push(await runCli(argv));
     // Timeouts tick once a second per flow, each at its own phase, and a dump takes ~70 ms (it
-    // walks the host-wide hash table, §11): the capture brackets the bytes between two CLI runs
-    // that agree on everything but the clock, and keeps both when the clock moved.
+    // walks the host-wide hash table, docs/ctnetlink.md#large-tables): the capture brackets the
+    // bytes between two CLI runs that agree on everything but the clock, and keeps both when the
+    // clock moved.
     const i = before.findIndex((text, j) => withoutClock(text) !== withoutClock(after[j] ?? ''));
     if (i < 0) {
       const files: Record<string, string> = {};
@@ -280,7 +281,8 @@ async function startTraffic(ns: Netns, plan: TrafficPlan): Promise<void> {
 
 async function runChild(ns: Netns, spec: ChildSpec, asNobody = false): Promise<ChildResult> {
   const node = [process.execPath, SELF, '--child', JSON.stringify(spec)];
-  // setpriv drops to nobody with no capabilities: the kernel then answers EPERM (§13).
+  // setpriv drops to nobody with no capabilities: the kernel then answers EPERM
+  // (docs/ctnetlink.md#permissions).
   const argv = asNobody
     ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', ...node]
     : node;
@@ -472,7 +474,11 @@ async function recordNatFlows(): Promise<void> {
       files: [],
     });
   });
-  await write('flows-nat.json', 'Flow dump of NATed flows (ctnetlink.md §12), acct and timestamp on', result);
+  await write(
+    'flows-nat.json',
+    'Flow dump of NATed flows (docs/ctnetlink.md#nat-from-the-two-tuples), acct and timestamp on',
+    result,
+  );
 }
 
 async function recordPlainFlows(): Promise<void> {

@@ -76,7 +76,8 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
   async function enableAccounting(): Promise<void> {
     for (const name of ['nf_conntrack_acct', 'nf_conntrack_timestamp']) {
       try {
-        // A sysctl write in this netns; it affects only entries created from now on (§10.3).
+        // A sysctl write in this netns; it affects only entries created from now on
+        // (docs/ctnetlink.md#extensions-accounting-and-timestamps).
         await writeFile(join(ctx.procPath, 'sys/net/netfilter', name), '1\n');
         options.log.info({ sysctl: name }, 'enabled by CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING');
       } catch (err) {

@@ -1,10 +1,11 @@
 // Layer: collectors. Per network namespace: every namespace's own entry count and its
 // insert_failed/drop/early_drop/clash_resolve counters, read from /proc/<pid>/net/stat/nf_conntrack
-// of one process per namespace. That file is 0444 and reading it needs no capability (§14), so this
-// works in unprivileged mode too; it needs the host's PID namespace to see other namespaces'
-// processes. Namespaces are told apart by the inode of that proc file, which is per namespace and,
-// unlike /proc/<pid>/ns/net, readable without ptrace rights. Pods are named by the UID in the
-// process's cgroup path, so kube-state-metrics' kube_pod_info can be joined for names.
+// of one process per namespace. That file is 0444 and reading it needs no capability
+// (docs/ctnetlink.md#network-namespaces), so this works in unprivileged mode too; it needs the
+// host's PID namespace to see other namespaces' processes. Namespaces are told apart by the inode
+// of that proc file, which is per namespace and, unlike /proc/<pid>/ns/net, readable without
+// ptrace rights. Pods are named by the UID in the process's cgroup path, so kube-state-metrics'
+// kube_pod_info can be joined for names.
 
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';

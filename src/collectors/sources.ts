@@ -1,6 +1,6 @@
 // Layer: collectors. Decides once, at start, whether collectors read ctnetlink or fall back to
 // sysctl/procfs, and says so in one log line. ctnetlink needs CAP_NET_ADMIN for every request,
-// reads included (shared/ctnetlink.md §13).
+// reads included (nfnetlink_rcv() in net/netfilter/nfnetlink.c; docs/ctnetlink.md#permissions).
 
 import type { ConntrackClient } from '../conntrack/client.js';
 import type { Logger } from '../log.js';

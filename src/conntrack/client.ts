@@ -1,5 +1,5 @@
 // Layer: conntrack model. A read-only ctnetlink client: table size, per-CPU and expectation
-// statistics, and streamed flow dumps. Two transports, as shared/ctnetlink.md §1 advises: one for
+// statistics, and streamed flow dumps. Two transports (docs/ctnetlink.md#sockets-and-reads): one for
 // small requests, one for dumps, so a long flow dump never delays a scrape's stats request.
 // Knows nothing of Prometheus or OpenTelemetry.
 

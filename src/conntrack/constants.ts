@@ -1,6 +1,6 @@
 // Layer: conntrack model. Kernel enums, each member named after its kernel constant.
 // Sources: include/uapi/linux/netfilter/nfnetlink.h, nfnetlink_conntrack.h, nf_conntrack_common.h,
-// nf_conntrack_tcp.h, nf_conntrack_sctp.h (shared/ctnetlink.md §3, §5–§7, §9).
+// nf_conntrack_tcp.h, nf_conntrack_sctp.h; docs/ctnetlink.md.
 
 export const NFNL_SUBSYS_CTNETLINK = 1;
 export const NFNL_SUBSYS_CTNETLINK_EXP = 2;
@@ -15,7 +15,10 @@ export const CtMsg = {
   GET_STATS: (NFNL_SUBSYS_CTNETLINK << 8) | 5, // IPCTNL_MSG_CT_GET_STATS
 } as const;
 
-/** enum ctnl_exp_msg_types. Replies to EXP_GET_STATS_CPU carry type 0x0103 (a kernel quirk, §3). */
+/**
+ * enum ctnl_exp_msg_types. Replies to EXP_GET_STATS_CPU carry type 0x0103 (a kernel quirk:
+ * docs/ctnetlink.md#message-types).
+ */
 export const ExpMsg = {
   GET: (NFNL_SUBSYS_CTNETLINK_EXP << 8) | 1, // IPCTNL_MSG_EXP_GET
   GET_STATS_CPU: (NFNL_SUBSYS_CTNETLINK_EXP << 8) | 3, // IPCTNL_MSG_EXP_GET_STATS_CPU

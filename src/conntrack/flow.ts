@@ -6,7 +6,8 @@
 // Two shapes, one decoder: `decodeFlowFields` fills a reusable FlowFields with raw values
 // (IPv4 addresses as numbers, IPv6 as 16-char latin1 keys, -1 for absent) without allocating per
 // attribute: the flow pass runs it a million times. `decodeFlow` turns that into a readable Flow.
-// Reference: shared/ctnetlink.md §5–§7, §12, §16.
+// Reference: enum ctattr_type and its nests in include/uapi/linux/netfilter/nfnetlink_conntrack.h,
+// ctnetlink_fill_info() in net/netfilter/nf_conntrack_netlink.c; docs/ctnetlink.md#flow-messages.
 
 import {
   AttrCursor,
@@ -374,8 +375,8 @@ interface NatTuple {
 }
 
 /**
- * NAT from the tuples (§12): without NAT the reply is the mirror of the original. The
- * *_NAT_DONE status bits are set whenever a nat table exists, so they prove nothing.
+ * NAT from the tuples (docs/ctnetlink.md#nat-from-the-two-tuples): without NAT the reply is the
+ * mirror of the original. The *_NAT_DONE status bits are set whenever a nat table exists, so they prove nothing.
  */
 export function natKind(flow: { orig: NatTuple; reply: NatTuple }): NatKind {
   const { orig, reply } = flow;

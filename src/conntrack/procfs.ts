@@ -2,7 +2,8 @@
 // counters, 0444) and the /proc/sys/net/netfilter sysctls. Columns are matched by header name,
 // never by position: kernels renamed columns (searched -> clashres, delete_list -> chainlength)
 // and added some. The `entries` column is the per-netns count repeated on every line: it is never
-// summed over CPUs (the Telegraf/Metricbeat bug). Reference: shared/ctnetlink.md §9.4, §14.
+// summed over CPUs (the Telegraf/Metricbeat bug). Reference: ct_cpu_seq_show() in
+// net/netfilter/nf_conntrack_standalone.c; docs/ctnetlink.md#the-procfs-fallback.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,7 +1,8 @@
 // Layer: conntrack model. Decoders for the statistics replies: CT_GET_STATS (entries, limit),
 // CT_GET_STATS_CPU and EXP_GET_STATS_CPU (per-CPU u32 counters). Absent is not zero: a counter
 // the kernel did not send is not in the result. Unknown attribute ids are ignored.
-// Reference: shared/ctnetlink.md §9; enum ctattr_stats_cpu / ctattr_expect_stats.
+// Reference: enum ctattr_stats_cpu / ctattr_expect_stats in
+// include/uapi/linux/netfilter/nfnetlink_conntrack.h; docs/ctnetlink.md#statistics.
 
 import {
   forEachAttribute,

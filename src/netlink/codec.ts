@@ -1,7 +1,8 @@
 // Layer: netlink protocol. nlmsghdr / nfgenmsg / nlattr framing: bytes in, offsets and typed
 // values out. Allocation-free walkers (callbacks over one datagram) because a flow dump pushes
 // ~300 MB per million flows through here. Knows nothing of conntrack semantics or metrics.
-// Reference: include/uapi/linux/netlink.h, shared/ctnetlink.md §2–§4.
+// Reference: include/uapi/linux/netlink.h, include/uapi/linux/netfilter/nfnetlink.h;
+// docs/ctnetlink.md#message-framing-and-when-a-reply-ends, docs/ctnetlink.md#attributes.
 
 import { endianness } from 'node:os';
 import { DecodeError } from './errors.js';
@@ -27,7 +28,8 @@ const NLA_HDRLEN = 4;
 /** Strip NLA_F_NESTED (0x8000) and NLA_F_NET_BYTEORDER (0x4000): never route on those bits. */
 export const NLA_TYPE_MASK = 0x3fff;
 
-// The netlink framing is host order; ctnetlink payload integers are big-endian (§4).
+// The netlink framing is host order; ctnetlink payload integers are big-endian
+// (docs/ctnetlink.md#attributes).
 const HOST_LE = endianness() === 'LE';
 
 export function align4(n: number): number {

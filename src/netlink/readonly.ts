@@ -2,7 +2,7 @@
 // through `assertReadOnly`, and only GET-family ctnetlink requests get through. Writes (NEW,
 // DELETE, flush) and IPCTNL_MSG_CT_GET_CTRZERO (which zeroes counters as it reads them) are
 // refused before they reach the socket.
-// Message types: include/uapi/linux/netfilter/nfnetlink_conntrack.h; shared/ctnetlink.md §3.
+// Message types: include/uapi/linux/netfilter/nfnetlink_conntrack.h; docs/ctnetlink.md#message-types.
 
 import {
   forEachMessage,

@@ -3,7 +3,8 @@
 // matched by sequence number; dumps stream to NLMSG_DONE; single requests end at their ACK;
 // every call has an idle timeout; kernel errors become typed errors. Every outgoing buffer goes
 // through the read-only guard. Knows nothing of conntrack attributes or metrics.
-// Reference: shared/ctnetlink.md §1, §2 (terminators), §11 (buffers).
+// Reference: net/netlink/af_netlink.c (dump batches), net/netfilter/nf_conntrack_netlink.c;
+// docs/ctnetlink.md#sockets-and-reads, docs/ctnetlink.md#message-framing-and-when-a-reply-ends.
 
 import { RawNetlinkSocket } from 'netlink';
 import {
@@ -50,7 +51,8 @@ export interface TransportOptions {
 
 /**
  * Large reads, no peeking: the kernel then fills ~32 KiB batches (about 104 flows) instead of
- * 4 KiB ones, cutting datagrams per million flows from ~83k to ~10k (§1, §11). A batch never
+ * 4 KiB ones, cutting datagrams per million flows from ~83k to ~10k (netlink_dump() in
+ * net/netlink/af_netlink.c; docs/ctnetlink.md#sockets-and-reads). A batch never
  * exceeds SKB_WITH_OVERHEAD(32768), so 32 KiB reads get every batch whole while each received
  * Buffer pins half the memory a 64 KiB read would (it matters for RSS during a pass).
  */

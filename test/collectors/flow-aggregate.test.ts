@@ -9,7 +9,7 @@ import { FlowAggregator, type AggregateResult } from '../../src/collectors/flow-
 import type { GaugeSample, HistogramSample } from '../../src/collectors/types.js';
 import { decodeFlowFields, FlowFields } from '../../src/conntrack/flow.js';
 import { FLOW_AGE_BUCKETS } from '../../src/metrics/catalog.js';
-import { cliNat, cliStatus, parseConntrackLine, tally } from '../support/conntrack-cli.js';
+import { cliNat, cliStatus, parseConntrackLine, tally } from '../support/conntrack-output.js';
 import { loadFixture, viewOf, type FixtureName } from '../support/fixtures.js';
 import { runs } from '../support/property.js';
 

@@ -1,6 +1,6 @@
 // The flow decoder on recorded kernel bytes, cross-checked field by field against what
 // `conntrack -L -o extended,id,ktimestamp` printed for the same table at the same moment; the
-// ctnetlink.md §15.2 golden bytes; synthetic messages for what this kernel did not send (older
+// captured TCP ESTABLISHED flow (test/support/ctnetlink-examples.ts); synthetic messages for what this kernel did not send (older
 // kernels' shapes, PAD, labels, directional zones); NAT kinds; and a property test.
 
 import fc from 'fast-check';
@@ -116,7 +116,7 @@ function expectMatchesCli(flow: Flow, rec: Recorded, acct: boolean): void {
   expect(before.meta.zone === undefined ? undefined : Number(before.meta.zone)).toBe(flow.zone);
 }
 
-describe('§15.2 golden: the documented TCP ESTABLISHED flow', () => {
+describe('captured: a TCP ESTABLISHED flow with counters and timestamp', () => {
   it('decodes every field exactly', () => {
     const [flow] = [FLOW_TCP_ESTABLISHED].map((b) => decodeFlow(viewOf(b)));
     expect(flow).toEqual({
@@ -283,7 +283,7 @@ describe('recorded: acct and timestamp on (flows-acct.json)', () => {
   });
 });
 
-describe('recorded: NAT (flows-nat.json, ctnetlink.md §12)', () => {
+describe('recorded: NAT (flows-nat.json, docs/ctnetlink.md#nat-from-the-two-tuples)', () => {
   const rec = recorded('flows-nat');
   const byDport = (port: number): Flow => {
     const f = rec.flows.find((x) => x.orig.dport === port);
@@ -626,7 +626,7 @@ describe('formatIPv6 (RFC 5952, as inet_ntop prints for these)', () => {
   });
 });
 
-describe('natKind (§12) on synthetic tuples', () => {
+describe('natKind on synthetic tuples', () => {
   const t = (src: string, dst: string, sport?: number, dport?: number, icmpId?: number): Flow['orig'] => ({
     src,
     dst,

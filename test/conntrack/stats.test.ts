@@ -1,6 +1,7 @@
 // The statistics decoders on recorded kernel bytes (counters made non-zero on purpose, see
 // scripts/record-fixtures.ts), cross-checked with `conntrack -S`, `-S expect`, `-C`, the sysctls
-// and /proc/net/stat/nf_conntrack read at the same moment; the ctnetlink.md §9.2/§15.4 examples;
+// and /proc/net/stat/nf_conntrack read at the same moment; the captured examples of
+// test/support/ctnetlink-examples.ts;
 // absent counters; and a property test.
 
 import fc from 'fast-check';
@@ -54,7 +55,7 @@ describe('decodeGlobalStats (CT_GET_STATS)', () => {
     expect(Number(fx.files['/proc/sys/net/netfilter/nf_conntrack_max'])).toBe(stats.maxEntries);
   });
 
-  it('decodes the §9.2 example: entries 1, max 4000000', () => {
+  it('decodes the captured CT_GET_STATS reply: entries 1, max 4000000', () => {
     expect(decodeGlobalStats(viewOf(GLOBAL_STATS_REPLY))).toEqual({ entries: 1, maxEntries: 4000000 });
   });
 
@@ -131,7 +132,7 @@ describe('decodeCpuStats (CT_GET_STATS_CPU)', () => {
     expect(proc.entries).toBe(4);
   });
 
-  it('decodes the §15.4 example as CPU 1 with the ten 6.18 counters', () => {
+  it('decodes the captured per-CPU part as CPU 1 with the ten 6.18 counters', () => {
     const p = decodeCpuStats(viewOf(CPU_STATS_CPU1));
     expect(p.cpu).toBe(1);
     expect(Object.keys(p.counters)).toEqual(SIX_18);
@@ -164,7 +165,7 @@ describe('decodeExpectStats (EXP_GET_STATS_CPU)', () => {
   const corpus = fx.corpus('exp_get_stats_cpu');
   const views = corpus.messages.map(viewOf);
 
-  it('replies typed 0x0103 (built with subsystem CTNETLINK, the §3 quirk), then DONE', () => {
+  it('replies typed 0x0103 (built with subsystem CTNETLINK, docs/ctnetlink.md#message-types), then DONE', () => {
     expect(views.map((m) => m.type)).toEqual([0x0103, 0x0103, 3]);
   });
 

@@ -1,7 +1,8 @@
 // Checks deploy/prometheus: the rules file loads (promtool check rules), its unit tests pass
 // (promtool test rules), every metric it reads is in the catalogue, the alerts follow the
-// ecosystem's conventions (docs: /work/shared/ECOSYSTEM.md, "Alert rules"), and the
-// parameters.json tokens can be substituted by the Helm chart without breaking anything.
+// conventions of the Prometheus monitoring mixins (CamelCase names, a severity, a static summary,
+// a runbook_url; docs/alerts.md), and the parameters.json tokens can be substituted by the Helm
+// chart without breaking anything.
 import { execFile } from 'node:child_process';
 import {
   copyFileSync,

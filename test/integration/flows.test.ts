@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOnce, startTraffic } from '../support/exporter.js';
 import { parseExposition, select, sumOf, valueOf, type ExpoSample } from '../support/exposition.js';
 import { Netns } from '../support/netns.js';
-import { cliNat, cliStatus, parseConntrackLine, tally, type CliFlow } from '../support/conntrack-cli.js';
+import { cliNat, cliStatus, parseConntrackLine, tally, type CliFlow } from '../support/conntrack-output.js';
 
 const NAT_RULES = `table ip cte_nat {
   chain output { type nat hook output priority -100; policy accept; tcp dport 5601 dnat to 127.0.0.1:5602; }

@@ -1,5 +1,6 @@
-// The netlink framing and attribute walkers: golden bytes from shared/ctnetlink.md §2/§15 and from
-// this machine's kernel (test/fixtures), every malformation §16 lists, and property tests
+// The netlink framing and attribute walkers: messages captured from a 6.18 kernel
+// (test/support/ctnetlink-examples.ts) and from this machine's kernel (test/fixtures), the
+// malformations a decoder must survive (docs/ctnetlink.md#attributes), and property tests
 // (arbitrary bytes give a value or a DecodeError, never another exception).
 
 import fc from 'fast-check';
@@ -99,7 +100,7 @@ describe('forEachMessage: framing', () => {
     expect(seen.every((m) => m.buf === datagram)).toBe(true);
   });
 
-  it('reads §15.2: a 284-byte flow part and then DONE, header fields exact', () => {
+  it('reads the captured 284-byte flow part and then DONE, header fields exact', () => {
     const [flow, done] = messages(Buffer.concat([FLOW_TCP_ESTABLISHED, DONE_AFTER_FLOW]));
     expect(flow).toMatchObject({
       start: 0,
@@ -192,13 +193,13 @@ describe('readNfGenMsg', () => {
 });
 
 describe('readErrorPayload', () => {
-  it('reads -EINVAL and the seq of the echoed request, uncapped (§2)', () => {
+  it('reads -EINVAL and the seq of the echoed request, uncapped', () => {
     const m = viewOf(ERROR_EINVAL);
     expect(m.flags).toBe(0);
     expect(readErrorPayload(m)).toEqual({ errno: 22, requestSeq: 0x11 });
   });
 
-  it('regression (ACK errno was -0): reads the CAPPED ACK after CT_GET_STATS as errno +0 (§2)', () => {
+  it('regression (ACK errno was -0): reads the CAPPED ACK after CT_GET_STATS as errno +0', () => {
     const m = viewOf(ACK_AFTER_STATS);
     expect(m.flags).toBe(0x0100);
     const payload = readErrorPayload(m);
@@ -238,7 +239,7 @@ describe('readErrorPayload', () => {
 });
 
 describe('forEachAttribute', () => {
-  it('walks §15.2 in the kernel order, types masked, payload bounds exact', () => {
+  it('walks the captured flow part in the kernel order, types masked, payload bounds exact', () => {
     const top = attrs(FLOW_TCP_ESTABLISHED, NFNL_ATTR_OFFSET);
     expect(top.map((a) => a.type)).toEqual([1, 2, 3, 8, 12, 11, 7, 4, 9, 10, 20]);
     expect(top.map((a) => [a.start, a.end])).toEqual([
@@ -280,7 +281,7 @@ describe('forEachAttribute', () => {
     expect(readBe64(b, startAttr?.start ?? 0, startAttr?.end ?? 0)).toBe(Number(0x18ea8235f222bcdcn));
   });
 
-  it('walks §15.4: ten be32 counters, ids 2, 4, 8..15', () => {
+  it('walks the captured per-CPU stats part: ten be32 counters, ids 2, 4, 8..15', () => {
     const list = attrs(CPU_STATS_CPU1, NFNL_ATTR_OFFSET);
     expect(list.map((a) => a.type)).toEqual([2, 4, 8, 9, 10, 11, 12, 13, 14, 15]);
     expect(list.every((a) => a.end - a.start === 4)).toBe(true);
@@ -365,7 +366,7 @@ describe('fixed-size readers', () => {
 });
 
 describe('encodeRequest', () => {
-  it('builds §15.1 byte for byte', () => {
+  it('builds the captured dump request byte for byte', () => {
     expect(encodeRequest({ type: 0x0101, flags: 0x0301, seq: 0x1234, family: 2 })).toEqual(DUMP_REQUEST_V4);
   });
 

@@ -63,11 +63,11 @@ describe('allowed: every GET-family request', () => {
     },
   );
 
-  it('passes filter attributes after the nfgenmsg (a mark-filtered dump, §8.3)', () => {
+  it('passes filter attributes after the nfgenmsg (a mark-filtered dump)', () => {
     expect(assertReadOnly(req(0x0101, DUMP, hex('08000800 01abcdef')))).toEqual(['IPCTNL_MSG_CT_GET']);
   });
 
-  it('passes the §15.1 request and every request recorded from the kernel', () => {
+  it('passes the captured dump request and every request recorded from the kernel', () => {
     expect(assertReadOnly(DUMP_REQUEST_V4)).toEqual(['IPCTNL_MSG_CT_GET']);
     const stats = loadFixture('stats');
     expect(assertReadOnly(stats.corpus('ct_get_stats').request)).toEqual(['IPCTNL_MSG_CT_GET_STATS']);

@@ -1,6 +1,6 @@
 // Test support: the deployment policy of the conntrack-exporter DaemonSet, as checks that return
 // violations (so tests can prove each check fails on a bad object). Why each rule exists:
-// docs/deploy.md and /work/shared/ECOSYSTEM.md ("Kubernetes and the image").
+// docs/deploy.md.
 
 import type { KubeObject } from './k8s-schema.js';
 

@@ -1,7 +1,8 @@
-// Test support: parses what conntrack-tools prints, in full (`conntrack -L -o extended[,id][,ktimestamp]`,
-// `conntrack -S`): the oracle the decoders are checked against. Unlike conntrack-cli.ts (the
-// aggregates' oracle) it keeps every field: timeout, ICMP type/code/id, CTA_ID, ktimestamp start.
-// Written apart from src/conntrack so a decoder bug cannot hide behind a shared parser.
+// Test support: the one parser of what conntrack-tools prints (`conntrack -L -o
+// extended[,id][,ktimestamp]`, `conntrack -S`): the oracle the decoders and the flow aggregates
+// are checked against. It keeps every field (timeout, ICMP type/code/id, CTA_ID, ktimestamp start)
+// and offers the aggregates' view of a flow (`CliFlow`: family, lower-case state, zone, NAT kind,
+// status). Written apart from src/conntrack so a decoder bug cannot hide behind a shared parser.
 // Format: libnetfilter_conntrack src/conntrack/snprintf_default.c; conntrack-tools src/conntrack.c.
 
 export interface ListedTuple {
@@ -70,6 +71,7 @@ export function parseFlowLine(line: string): ListedFlow {
       continue;
     }
     const eq = token.indexOf('=');
+    if (eq <= 0) throw new Error(`unexpected token ${JSON.stringify(token)} in: ${line}`);
     const key = token.slice(0, eq);
     const value = token.slice(eq + 1);
     if (key === 'src' && section === 'orig' && orig.length > 0) section = 'reply';
@@ -93,11 +95,71 @@ export function parseFlowLine(line: string): ListedFlow {
   };
 }
 
+/** The lines of `conntrack -L -o extended…` output (blank lines skipped). */
 export function parseFlowList(text: string): ListedFlow[] {
   return text
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map(parseFlowLine);
+}
+
+/** A flow as the aggregate tests see it: what the exporter's flow metrics are labelled by. */
+export interface CliFlow {
+  readonly family: 'ipv4' | 'ipv6';
+  readonly protocol: string;
+  /** The protocol state in lower case, as the exporter labels it; `none` for stateless protocols. */
+  readonly state: string;
+  readonly orig: ListedTuple;
+  readonly reply: ListedTuple;
+  readonly flags: readonly string[];
+  readonly zone: number;
+  readonly mark: number;
+}
+
+export function cliFlow(f: ListedFlow): CliFlow {
+  if (f.l3 !== 'ipv4' && f.l3 !== 'ipv6') throw new Error(`unexpected family ${f.l3}`);
+  return {
+    family: f.l3,
+    protocol: f.l4,
+    state: f.state?.toLowerCase() ?? 'none',
+    orig: f.orig,
+    reply: f.reply,
+    flags: f.flags,
+    zone: Number(f.meta['zone'] ?? 0),
+    mark: Number(f.meta['mark'] ?? 0),
+  };
+}
+
+/** One line of `conntrack -L -o extended`, in the aggregates' view. */
+export function parseConntrackLine(line: string): CliFlow {
+  return cliFlow(parseFlowLine(line));
+}
+
+/**
+ * NAT kind by comparing the tuples (docs/ctnetlink.md#nat-from-the-two-tuples), from the CLI's
+ * text: ports where the protocol has them, the ICMP id otherwise.
+ */
+export function cliNat(f: CliFlow): 'none' | 'snat' | 'dnat' | 'both' {
+  const ported = f.orig.sport !== undefined;
+  const snat =
+    f.reply.dst !== f.orig.src || (ported ? f.reply.dport !== f.orig.sport : f.reply.id !== f.orig.id);
+  const dnat = f.reply.src !== f.orig.dst || (ported && f.reply.sport !== f.orig.dport);
+  return snat ? (dnat ? 'both' : 'snat') : dnat ? 'dnat' : 'none';
+}
+
+export function cliStatus(f: CliFlow): 'unreplied' | 'assured' | 'replied' {
+  return f.flags.includes('UNREPLIED') ? 'unreplied' : f.flags.includes('ASSURED') ? 'assured' : 'replied';
+}
+
+/** Counts (or sums of `value`) by a key. */
+export function tally<T>(
+  items: readonly T[],
+  key: (t: T) => string,
+  value: (t: T) => number = () => 1,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const i of items) out.set(key(i), (out.get(key(i)) ?? 0) + value(i));
+  return out;
 }
 
 /** `conntrack -S` / `conntrack -S expect`: cpu -> counter name -> value. */

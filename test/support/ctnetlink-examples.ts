@@ -1,13 +1,13 @@
-// Test support: the annotated hex captures of shared/ctnetlink.md §2, §9.2 and §15 (Linux 6.18.44,
-// x86-64), byte for byte, as golden inputs. Where the document elides bytes ("…"), the comment
+// Test support: messages captured from a Linux 6.18.44 kernel (x86-64), byte for byte, as golden
+// inputs (docs/ctnetlink.md#worked-examples). Where the capture's notes elided bytes, the comment
 // says what was filled in.
 
 import { hex } from './fixtures.js';
 
-/** §15.1: CT_GET dump request, AF_INET, seq 0x1234. */
+/** CT_GET dump request, AF_INET, seq 0x1234. */
 export const DUMP_REQUEST_V4 = hex('14000000 0101 0103 34120000 00000000 02 00 0000');
 
-/** §15.2: one TCP ESTABLISHED flow with counters and timestamp, 284 bytes. */
+/** One TCP ESTABLISHED flow with counters and timestamp, 284 bytes. */
 export const FLOW_TCP_ESTABLISHED = hex(`
   1c010000 0001 2200 34120000 b93f11eb 02000000
   34000180
@@ -28,11 +28,11 @@ export const FLOW_TCP_ESTABLISHED = hex(`
   10001480 0c000100 18ea8235 f222bcdc
 `);
 
-/** §15.2: the NLMSG_DONE that ended that dump. */
+/** The NLMSG_DONE that ended that dump. */
 export const DONE_AFTER_FLOW = hex('14000000 0300 0200 34120000 b93f11eb 00000000');
 
 /**
- * §15.4: CT_GET_STATS_CPU reply part for CPU 1, 100 bytes. The document elides the values of
+ * CT_GET_STATS_CPU reply part for CPU 1, 100 bytes. The notes elided the values of
  * INVALID..CLASH_RESOLVE; they are filled with 0, as FOUND and CHAIN_TOOLONG are shown.
  */
 export const CPU_STATS_CPU1 = hex(`
@@ -42,17 +42,17 @@ export const CPU_STATS_CPU1 = hex(`
   08000e00 00000000 08000f00 00000000
 `);
 
-/** §9.2: CT_GET_STATS reply, entries 1, max 4000000. */
+/** CT_GET_STATS reply, entries 1, max 4000000. */
 export const GLOBAL_STATS_REPLY = hex(
   '24000000 0501 0200 0b000000 e13d0000 00000000 08000100 00000001 08000200 003d0900',
 );
 
-/** §2: NLMSG_ERROR -EINVAL without CAP_ACK: the whole request is echoed (not CAPPED). */
+/** NLMSG_ERROR -EINVAL without CAP_ACK: the whole request is echoed (not CAPPED). */
 export const ERROR_EINVAL = hex(
   '28000000 0200 0000 11000000 e13d0000 eaffffff 14000000 0101 0100 11000000 00000000 02000000',
 );
 
-/** §2: the ACK after CT_GET_STATS, CAPPED. The document elides the port id; e13d0000 as above. */
+/** The ACK after CT_GET_STATS, CAPPED. The notes elided the port id; e13d0000 as above. */
 export const ACK_AFTER_STATS = hex(
   '24000000 0200 0001 0d000000 e13d0000 00000000 14000000 0501 0500 0d000000 00000000',
 );

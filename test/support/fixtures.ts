@@ -91,7 +91,7 @@ export function rawView(buf: Buffer, type?: number): MessageView {
   };
 }
 
-/** Parses hex written with spaces, newlines and `|` separators, as in ctnetlink.md. */
+/** Parses hex written with spaces, newlines and `|` separators, as in the comments of test/support/ctnetlink-examples.ts. */
 export function hex(text: string): Buffer {
   return Buffer.from(text.replace(/[\s|]/g, ''), 'hex');
 }
