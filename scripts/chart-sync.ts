@@ -1,17 +1,22 @@
-#!/usr/bin/env node
 // `npm run chart:sync`: copies the alert rules (deploy/prometheus) and the dashboards
 // (deploy/grafana) into the chart's files/ directory, because Helm's .Files cannot read outside
 // the chart. deploy/ stays the source of truth. `--check` only reports drift (exit 1), as
-// test/deploy/helm.test.ts does; `--root DIR` works on another checkout.
+// test/deploy/helm.test.ts does; `--root DIR` works on another checkout. Run directly by Node
+// (type stripping): `node scripts/chart-sync.ts [--check] [--root DIR]`.
 
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface SyncDir {
+  dir: string;
+  sources: string[];
+}
 
 /** Each chart files/ subdirectory and the source files it mirrors. */
-export function syncPlan(root = repoRoot) {
+export function syncPlan(root: string = repoRoot): SyncDir[] {
   const grafana = join(root, 'deploy', 'grafana');
   return [
     {
@@ -31,10 +36,10 @@ export function syncPlan(root = repoRoot) {
 }
 
 /** Differences between deploy/ and the chart's copies, as human-readable lines. */
-export function drift(root = repoRoot) {
-  const problems = [];
+export function drift(root: string = repoRoot): string[] {
+  const problems: string[] = [];
   for (const { dir, sources } of syncPlan(root)) {
-    const wanted = new Set();
+    const wanted = new Set<string>();
     for (const src of sources) {
       const name = src.slice(src.lastIndexOf('/') + 1);
       wanted.add(name);
@@ -52,10 +57,10 @@ export function drift(root = repoRoot) {
   return problems;
 }
 
-function sync(root) {
+function sync(root: string): void {
   for (const { dir, sources } of syncPlan(root)) {
     mkdirSync(dir, { recursive: true });
-    const names = new Set();
+    const names = new Set<string>();
     for (const src of sources) {
       const name = src.slice(src.lastIndexOf('/') + 1);
       names.add(name);
@@ -69,7 +74,8 @@ function sync(root) {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const rootFlag = process.argv.indexOf('--root');
-  const root = rootFlag > 0 && process.argv[rootFlag + 1] ? resolve(process.argv[rootFlag + 1]) : repoRoot;
+  const rootArg = rootFlag > 0 ? process.argv[rootFlag + 1] : undefined;
+  const root = rootArg ? resolve(rootArg) : repoRoot;
   if (process.argv.includes('--check')) {
     const problems = drift(root);
     for (const p of problems) process.stderr.write(`${p}\n`);
