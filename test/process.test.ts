@@ -2,11 +2,11 @@
 
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { CLI, NODE, exporterEnv, startExporter } from './support/exporter.js';
 import { parseExposition, valueOf } from './support/exposition.js';
 import { sh } from './support/netns.js';
+import { procTree } from './support/proc-tree.js';
 
 const execFileP = promisify(execFile);
 
@@ -21,16 +21,6 @@ async function cli(
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe('command line', () => {
@@ -91,18 +81,36 @@ describe('command line', () => {
   });
 
   it('`once` prints only the exposition on stdout, logs on stderr', async () => {
-    const { code, stdout } = await cli(['once'], { CONNTRACK_EXPORTER_LOG_LEVEL: 'debug' });
+    const tree = await procTree('stats');
+    const { code, stdout, stderr } = await cli(['once'], {
+      CONNTRACK_EXPORTER_LOG_LEVEL: 'debug',
+      CONNTRACK_EXPORTER_SOURCE: 'procfs',
+      CONNTRACK_EXPORTER_PROC_PATH: tree.path,
+      CONNTRACK_EXPORTER_COLLECTORS: 'table,cpu_stats',
+    });
+    await tree.remove();
     expect(code).toBe(0);
     const samples = parseExposition(stdout);
     expect(valueOf(samples, 'conntrack_exporter_build_info', {})).toBe(1);
+    expect(valueOf(samples, 'conntrack_entries')).toBe(4);
+    // stderr is JSON lines only (the procfs choice is logged at info).
+    const logs = stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string });
+    expect(logs.some((l) => l.msg.includes('CONNTRACK_EXPORTER_SOURCE=procfs'))).toBe(true);
   });
 });
 
 describe('HTTP server', () => {
   it('serves /metrics, OpenMetrics on request, the landing page and /healthz, and stops on SIGTERM', async () => {
-    const port = await freePort();
-    const exporter = await startExporter(undefined, port, {
-      CONNTRACK_EXPORTER_COLLECTORS: 'table,cpu_stats,sysctl',
+    // Port 0: the kernel picks a free port and the exporter's log says which. Files recorded
+    // from the kernel stand in for /proc, so this runs anywhere.
+    const tree = await procTree('stats');
+    const exporter = await startExporter(undefined, 0, {
+      CONNTRACK_EXPORTER_COLLECTORS: 'table,cpu_stats',
+      CONNTRACK_EXPORTER_SOURCE: 'procfs',
+      CONNTRACK_EXPORTER_PROC_PATH: tree.path,
       CONNTRACK_EXPORTER_LOG_LEVEL: 'info',
     });
     try {
@@ -143,6 +151,7 @@ describe('HTTP server', () => {
       const code = await exporter.stop('SIGTERM');
       expect(code).toBe(0);
       expect(exporter.stderr()).toContain('shutting down');
+      await tree.remove();
     }
   });
 });

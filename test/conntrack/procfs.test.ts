@@ -1,7 +1,7 @@
 // The unprivileged fallback: /proc/net/stat/nf_conntrack by header name across kernel layouts
 // (6.18, and a 4.9 one with searched/delete_list), unknown columns, the per-netns `entries` column
-// never summed, dead columns dropped from 4.10 on, malformed text; the sysctl reader; and the real
-// file of a namespace against `conntrack -S` in it.
+// never summed, dead columns dropped from 4.10 on, malformed text; the sysctl reader. (The real
+// file of a namespace against `conntrack -S` in it: test/integration/procfs.test.ts.)
 
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,9 +16,6 @@ import {
   readProcStats,
 } from '../../src/conntrack/procfs.js';
 import { CPU_STAT_NAMES, EXPECT_STAT_NAMES } from '../../src/conntrack/stats.js';
-import { parseCpuStats } from '../support/conntrack-output.js';
-import { startTraffic } from '../support/exporter.js';
-import { Netns } from '../support/netns.js';
 import { runs } from '../support/property.js';
 
 const HEADER_6_18 =
@@ -279,55 +276,3 @@ describe('readNetfilterSysctl and readProcStats on files', () => {
     expect((missing as ProcfsError).cause).toBeInstanceOf(Error);
   });
 });
-
-// Locally a non-root run skips this; in CI a missing prerequisite is a failure, never a skip.
-describe.skipIf(process.getuid?.() !== 0 && process.env.CI !== 'true')(
-  'real kernel: /proc/<pid>/net/stat/nf_conntrack of a namespace',
-  () => {
-    let ns: Netns;
-    let pid: number;
-
-    beforeAll(async () => {
-      // Three datagrams to a closed port, untracked: each ICMP port-unreachable relates to no flow
-      // (icmp_error); the untracked SYN of a TCP connection makes its SYN-ACK invalid.
-      ns = await Netns.create({
-        nft: `table inet probe {
-  chain raw_out {
-    type filter hook output priority -300;
-    udp dport 9999 notrack
-    tcp dport 5401 tcp flags & (syn | ack) == syn notrack
-  }
-}
-`,
-      });
-      await startTraffic(ns, { udp: { count: 1, port: 9999 } });
-      await startTraffic(ns, { udp: { count: 1, port: 9999 } });
-      await startTraffic(ns, { udp: { count: 1, port: 9999 } });
-      await startTraffic(ns, { tcpHold: { count: 1, port: 5401 } });
-      const sleeper = ns.spawn('sleep', ['60']);
-      pid = sleeper.pid ?? 0;
-      await new Promise((r) => setTimeout(r, 100));
-    });
-
-    afterAll(async () => {
-      await ns?.destroy();
-    });
-
-    it('equals conntrack -S and conntrack -C in that namespace, read without CAP_NET_ADMIN', async () => {
-      const { stat } = await import('node:fs/promises');
-      const { release } = await import('node:os');
-      const stats = await readProcStats(`/proc/${pid}`, release());
-      const cli = parseCpuStats((await ns.exec('conntrack', ['-S'])).stdout);
-      expect(stats.cpu.map((c) => c.cpu)).toEqual([...cli.keys()]);
-      for (const c of stats.cpu) expect(c.counters).toEqual(cli.get(c.cpu));
-      const sum = (name: 'error' | 'invalid'): number =>
-        stats.cpu.reduce((n, c) => n + (c.counters[name] ?? 0), 0);
-      // Each port-unreachable passes conntrack twice on loopback (output, then prerouting).
-      expect(sum('error')).toBe(6);
-      expect(sum('invalid')).toBeGreaterThanOrEqual(1);
-      expect(stats.entries).toBe(await ns.conntrackCount());
-      // The file is world-readable (0444): the fallback works for an unprivileged exporter.
-      expect((await stat(`/proc/${pid}/net/stat/nf_conntrack`)).mode & 0o777).toBe(0o444);
-    });
-  },
-);

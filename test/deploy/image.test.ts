@@ -16,11 +16,11 @@ import {
   rmSync,
   statSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listeningPort } from '../support/exporter.js';
 import { REPO_ROOT } from '../support/helm-render.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
@@ -60,19 +60,6 @@ function executableByOthers(path: string): boolean {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
 describe('runtime stage of the image', () => {
   let dir: string;
   let child: ChildProcess | undefined;
@@ -102,14 +89,14 @@ describe('runtime stage of the image', () => {
     runAsImageUser = process.getuid?.() === 0 && executableByOthers(node);
     if (runAsImageUser) chmodSync(dir, 0o755);
 
-    port = await freePort();
     child = spawn(node, [join(dir, 'dist', 'src', 'cli.js')], {
       cwd: dir,
       // The image's environment: NODE_ENV from the Dockerfile, nothing from this machine.
       env: {
         PATH: '/usr/bin:/bin',
         NODE_ENV: 'production',
-        CONNTRACK_EXPORTER_LISTEN_ADDRESS: `127.0.0.1:${port}`,
+        // Port 0: the kernel picks a free one, the exporter logs it (no find-then-bind race).
+        CONNTRACK_EXPORTER_LISTEN_ADDRESS: '127.0.0.1:0',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(runAsImageUser && { uid: IMAGE_UID, gid: IMAGE_UID }),
@@ -119,18 +106,8 @@ describe('runtime stage of the image', () => {
     const proc = child;
     exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
 
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`the exporter exited (${proc.exitCode}):\n${output}`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-        if (res.status === 200) break;
-      } catch {
-        // Not listening yet.
-      }
-      if (Date.now() > deadline) throw new Error(`/healthz never answered 200:\n${output}`);
-      await sleep(200);
-    }
+    port = await listeningPort(proc, () => output);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
   }, 360_000);
 
   afterAll(async () => {

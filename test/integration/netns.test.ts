@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { podUidFromCgroup } from '../../src/collectors/netns.js';
 import { runOnce, startTraffic } from '../support/exporter.js';
 import { parseExposition, select, valueOf, type ExpoSample } from '../support/exposition.js';
-import { Netns, withConntrackMax } from '../support/netns.js';
+import { Netns, runningAs, withConntrackMax } from '../support/netns.js';
+import { waitFor } from '../support/wait.js';
 
 async function netnsId(child: ChildProcess): Promise<string> {
   return String((await stat(`/proc/${child.pid}/net/stat/nf_conntrack`)).ino);
@@ -42,7 +43,8 @@ describe('netns collector', () => {
     // A process that stays in B, to find B's proc inode as the collector does.
     traffic.push(b.spawn('sleep', ['120']));
     const [holderA, holderB] = traffic as [ChildProcess, ChildProcess];
-    await new Promise((r) => setTimeout(r, 100));
+    // `ip netns exec` enters the namespace, then execs: once it is `sleep`, it is in B.
+    await waitFor(() => runningAs(holderB, 'sleep'), { what: 'sleep running in B', retryErrors: true });
     const ids = { a: await netnsId(holderA), b: await netnsId(holderB) };
     expect(ids.a).not.toBe(ids.b);
 

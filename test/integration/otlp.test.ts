@@ -11,6 +11,7 @@ import { CATALOG, CPU_STAT_NAMES, OTEL_ATTRIBUTE } from '../../src/metrics/catal
 import { startExporter, startTraffic, type ServingExporter } from '../support/exporter.js';
 import { parseExposition, select, valueOf, type ExpoSample } from '../support/exposition.js';
 import { Netns } from '../support/netns.js';
+import { quietPeriod, waitFor } from '../support/wait.js';
 import {
   decodeExport,
   findMetric,
@@ -364,14 +365,16 @@ describe('OTLP and Prometheus together', () => {
         OTEL_EXPORTER_OTLP_TIMEOUT: '300',
       }),
     );
-    let failures = 0;
-    while (failures < 3) {
-      const samples = await prometheusSamples();
-      expect(valueOf(samples, 'conntrack_entries')).toBe(await ns.conntrackCount());
-      expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector: 'cpu_stats' })).toBe(1);
-      failures = valueOf(samples, 'conntrack_otlp_export_failures_total');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    // Every scrape until three exports have failed is correct.
+    await waitFor(
+      async () => {
+        const samples = await prometheusSamples();
+        expect(valueOf(samples, 'conntrack_entries')).toBe(await ns.conntrackCount());
+        expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector: 'cpu_stats' })).toBe(1);
+        return valueOf(samples, 'conntrack_otlp_export_failures_total') >= 3;
+      },
+      { timeout: 30_000, interval: 100, what: 'three failed exports' },
+    );
     expect(exporter.stderr().match(/OTLP export failing/g)).toHaveLength(1);
     expect(exporter.stderr()).toContain('ECONNREFUSED');
   });
@@ -399,8 +402,9 @@ describe('Prometheus only (the default)', () => {
     const o = await oracle();
     expect(valueOf(samples, 'conntrack_entries')).toBe(o.count);
     expect(select(samples, 'conntrack_otlp_export_failures_total')).toEqual([]);
-    // Several export intervals pass; then the shutdown, which would flush a running pipeline.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Three export intervals pass, in which a running pipeline would have exported; then the
+    // shutdown, which would flush it. (A negative needs the time; it is derived, not guessed.)
+    await quietPeriod(3 * Number(otlpEnv().OTEL_METRIC_EXPORT_INTERVAL));
     expect(await exporter.stop('SIGTERM')).toBe(0);
     expect(receiver.requests).toHaveLength(0);
   });

@@ -8,6 +8,7 @@ import { CPU_STAT_NAMES } from '../../src/metrics/catalog.js';
 import { runOnce, startTraffic } from '../support/exporter.js';
 import { parseExposition, select, valueOf, type ExpoSample } from '../support/exposition.js';
 import { Netns, sh, withConntrackMax } from '../support/netns.js';
+import { waitFor } from '../support/wait.js';
 
 function expectStatsMatchCli(samples: ExpoSample[], cli: Map<number, Map<string, number>>): void {
   expect(cli.size).toBeGreaterThan(0);
@@ -47,7 +48,12 @@ describe('table health on a namespace with a few hundred flows', () => {
     await ns.exec('conntrack', ['-D', '-p', 'tcp', '--orig-port-dst', '5201']);
     await ns.sysctl('net.netfilter.nf_conntrack_tcp_loose', '0');
     traffic.kill('SIGUSR1');
-    await new Promise((r) => setTimeout(r, 300));
+    // One byte on each of the 40 connections: at least 40 invalid packets.
+    await waitFor(
+      async () =>
+        [...(await ns.conntrackStats()).values()].reduce((a, m) => a + (m.get('invalid') ?? 0), 0) >= 40,
+      { what: 'the mid-stream packets counted as invalid' },
+    );
   });
 
   afterAll(async () => {

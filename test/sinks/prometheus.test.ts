@@ -1,15 +1,12 @@
-// The Prometheus sink: a golden exposition guards every name, HELP and TYPE of the catalogue,
-// and promtool lints it.
+// The Prometheus sink: every catalogue entry renders with its HELP and TYPE and promtool accepts
+// the whole catalogue. (The golden /metrics, from recorded kernel files through the real exporter:
+// test/golden.test.ts.)
 
-import { readFile, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/collectors/types.js';
 import { CATALOG, FLOW_AGE_BUCKETS } from '../../src/metrics/catalog.js';
 import { renderPrometheus, wantsOpenMetrics } from '../../src/sinks/prometheus.js';
 import { sh } from '../support/netns.js';
-
-const GOLDEN = new URL('../golden/metrics.prom', import.meta.url);
-const GOLDEN_OM = new URL('../golden/metrics.openmetrics', import.meta.url);
 
 /** One sample per catalogue entry, with a distinctive value per metric. */
 function everyMetric(): Sample[] {
@@ -29,22 +26,22 @@ function everyMetric(): Sample[] {
   });
 }
 
-async function golden(file: URL, text: string): Promise<string> {
-  if (process.env.UPDATE_GOLDEN === '1') await writeFile(file, text);
-  return readFile(file, 'utf8');
-}
-
 describe('renderPrometheus', () => {
-  it('matches the golden exposition (names, help, types of the whole catalogue)', async () => {
+  it('renders every catalogue entry with its HELP and TYPE, and promtool accepts it', async () => {
     const text = await renderPrometheus({ samples: everyMetric(), takenAt: 0 }, false);
-    expect(text).toBe(await golden(GOLDEN, text));
+    for (const m of CATALOG) {
+      expect(text).toContain(`# HELP ${m.name} ${m.help}\n# TYPE ${m.name} ${m.type}\n`);
+    }
     const lint = await sh('promtool', ['check', 'metrics'], text);
     expect(lint.stdout + lint.stderr).toBe('');
   });
 
-  it('matches the golden OpenMetrics exposition', async () => {
+  it('renders every catalogue entry in OpenMetrics, counters without _total in TYPE', async () => {
     const text = await renderPrometheus({ samples: everyMetric(), takenAt: 0 }, true);
-    expect(text).toBe(await golden(GOLDEN_OM, text));
+    for (const m of CATALOG) {
+      const family = m.type === 'counter' ? m.name.replace(/_total$/, '') : m.name;
+      expect(text).toContain(`# TYPE ${family} ${m.type}\n`);
+    }
     expect(text.endsWith('# EOF\n')).toBe(true);
   });
 

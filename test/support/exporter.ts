@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { sh, type ExecResult, type Netns } from './netns.js';
+import { waitFor } from './wait.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url)).replace(/dist\/$/, '');
 export const NODE = process.execPath;
@@ -66,40 +67,90 @@ export async function startTraffic(ns: Netns, plan: object): Promise<ChildProces
 export interface ServingExporter {
   readonly child: ChildProcess;
   readonly url: string;
+  /** The port it listens on (read back from its log when started on port 0). */
+  readonly port: number;
   stderr(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts the exporter serving on a loopback port inside `ns` (or in the test's own netns). */
+/** The exporter's log line once it serves: `conntrack-exporter listening`, with `address.port`. */
+export const LISTENING = 'conntrack-exporter listening';
+
+/** The port in the exporter's "listening" log line, if `log` (JSON lines on stderr) has it. */
+export function announcedPort(log: string): number | undefined {
+  for (const line of log.split('\n')) {
+    if (!line.includes(LISTENING)) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: string; address?: { port?: unknown } };
+      if (entry.msg === LISTENING && typeof entry.address?.port === 'number') return entry.address.port;
+    } catch {
+      // Not a JSON line.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Resolves with the port `child` announces in its log once it serves; rejects when it exits
+ * first or stays silent past the deadline. `output` returns what it has written to stderr so far.
+ */
+export async function listeningPort(
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs = 30_000,
+): Promise<number> {
+  try {
+    return await waitFor(
+      () => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`the exporter exited (${child.exitCode ?? child.signalCode}) before listening`);
+        return announcedPort(output());
+      },
+      { timeout: timeoutMs, what: `"${LISTENING}" in the exporter's log` },
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}:\n${output()}`, { cause: err });
+  }
+}
+
+const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent']);
+
+/**
+ * Starts the exporter serving on a loopback port inside `ns` (or in the test's own netns) and
+ * resolves once it listens. Port 0 (use it outside a namespace of the test's own) lets the kernel
+ * choose and reads the port back from the log, so no other process can take it in between.
+ * Inside a fresh namespace a fixed port is safe, and nftables rules can name it in advance.
+ */
 export async function startExporter(
   ns: Netns | undefined,
   port: number,
   extra: Record<string, string> = {},
 ): Promise<ServingExporter> {
-  const env = exporterEnv({ CONNTRACK_EXPORTER_LISTEN_ADDRESS: `127.0.0.1:${port}`, ...extra });
+  const env = exporterEnv({
+    CONNTRACK_EXPORTER_LISTEN_ADDRESS: `127.0.0.1:${port}`,
+    // The "listening" line is logged at info.
+    CONNTRACK_EXPORTER_LOG_LEVEL: 'info',
+    ...extra,
+  });
+  if (QUIET_LEVELS.has(env.CONNTRACK_EXPORTER_LOG_LEVEL ?? ''))
+    throw new Error('startExporter reads the "listening" log line: use log level info or lower');
   const child = ns
     ? ns.spawn(NODE, [CLI], env)
     : spawn(NODE, [CLI], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`exporter exited ${child.exitCode}: ${err}`);
-    try {
-      const res = ns
-        ? await ns.exec('curl', ['-sf', `${url}/healthz`]).then(() => true)
-        : (await fetch(`${url}/healthz`)).ok;
-      if (res) break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) throw new Error(`exporter did not become healthy: ${err}`);
-    await new Promise((r) => setTimeout(r, 100));
+  let bound: number;
+  try {
+    bound = await listeningPort(child, () => err);
+  } catch (e) {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    throw e;
   }
+  if (port !== 0 && bound !== port) throw new Error(`the exporter listens on ${bound}, not ${port}`);
   return {
     child,
-    url,
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
     stderr: () => err,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null) return child.exitCode;

@@ -6,6 +6,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { parseCpuStats } from './conntrack-output.js';
 
 const execFileP = promisify(execFile);
 
@@ -104,16 +106,7 @@ export class Netns {
   async conntrackStats(): Promise<Map<number, Map<string, number>>> {
     const { stdout } = await this.exec('conntrack', ['-S']);
     const out = new Map<number, Map<string, number>>();
-    for (const line of stdout.split('\n')) {
-      const m = /^cpu=(\d+)\s+(.*)$/.exec(line.trim());
-      if (!m) continue;
-      const counters = new Map<string, number>();
-      for (const pair of (m[2] ?? '').trim().split(/\s+/)) {
-        const [k, v] = pair.split('=');
-        if (k && v !== undefined) counters.set(k, Number(v));
-      }
-      out.set(Number(m[1]), counters);
-    }
+    for (const [cpu, counters] of parseCpuStats(stdout)) out.set(cpu, new Map(Object.entries(counters)));
     return out;
   }
 
@@ -168,4 +161,10 @@ export async function withConntrackMax<T>(max: number, fn: () => Promise<T>): Pr
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** Whether `child` is running the program `comm` (e.g. once `ip netns exec … sleep` has exec'd). */
+export async function runningAs(child: ChildProcess, comm: string): Promise<boolean> {
+  if (child.pid === undefined) return false;
+  return (await readFile(`/proc/${child.pid}/comm`, 'utf8')).trim() === comm;
 }

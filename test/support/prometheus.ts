@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sh, type Netns } from './netns.js';
 import { REPO } from './exporter.js';
+import { waitFor as awaitCondition } from './wait.js';
 
 export const RULES_FILE = `${REPO}deploy/prometheus/conntrack.rules.yaml`;
 export const PARAMETERS_FILE = `${REPO}deploy/prometheus/parameters.json`;
@@ -130,20 +131,23 @@ export class Prometheus {
         '--log.level=warn',
       ]);
       const prom = new Prometheus(ns, dir, child, `http://127.0.0.1:${opts.port}`);
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${prom.output}`);
-        const ok = await ns
-          .exec('curl', ['-sf', '--max-time', '2', `${prom.url}/-/ready`])
-          .then(() => true)
-          .catch(() => false);
-        if (ok) return prom;
-        if (Date.now() > deadline) {
-          await prom.stop();
-          throw new Error(`prometheus did not become ready: ${prom.output}`);
-        }
-        await new Promise((r) => setTimeout(r, 200));
+      try {
+        await awaitCondition(
+          async () => {
+            if (child.exitCode !== null)
+              throw new Error(`prometheus exited ${child.exitCode}: ${prom.output}`);
+            return ns
+              .exec('curl', ['-sf', '--max-time', '2', `${prom.url}/-/ready`])
+              .then(() => true)
+              .catch(() => false);
+          },
+          { timeout: 20_000, interval: 100, what: 'prometheus /-/ready' },
+        );
+      } catch (err) {
+        await prom.stop();
+        throw new Error(`prometheus did not become ready: ${prom.output}`, { cause: err });
       }
+      return prom;
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -207,27 +211,16 @@ export class Prometheus {
   }
 }
 
-/** Polls `probe` every `everyMs` until it returns a value other than undefined, or throws after `timeoutMs`. */
+/**
+ * Polls `probe` every `everyMs` until it returns a value other than undefined, or throws after
+ * `timeoutMs`; a probe that throws counts as "not yet". (support/wait.ts's waitFor, with the
+ * argument order these tests were written with.)
+ */
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs: number,
   everyMs = 500,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: string | undefined;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last !== undefined ? `: ${last}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  return awaitCondition(probe, { what, timeout: timeoutMs, interval: everyMs, retryErrors: true });
 }

@@ -44,17 +44,52 @@ async function udpReply(plan: NonNullable<TrafficPlan['udpReply']>): Promise<voi
   server.close();
 }
 
-async function tcpServer(port: number, host: string): Promise<() => void> {
+interface TcpServer {
+  /** Resolves once `done(connections accepted, bytes received)` holds. */
+  until(done: (accepted: number, bytes: number) => boolean): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * A local TCP server that counts what it saw, so the plan can wait for the packets to have
+ * crossed conntrack (loopback delivers through the same netfilter hooks) instead of sleeping.
+ */
+async function tcpServer(port: number, host: string): Promise<TcpServer> {
   const sockets = new Set<Socket>();
+  let accepted = 0;
+  let bytes = 0;
+  const waiters = new Set<() => void>();
+  const changed = (): void => {
+    for (const w of waiters) w();
+  };
   const server = createServer((s) => {
     sockets.add(s);
-    s.on('data', () => undefined);
+    accepted++;
+    s.on('data', (d: Buffer) => {
+      bytes += d.length;
+      changed();
+    });
     s.on('error', () => undefined);
+    // Half-open off (the default): the server answers the client's FIN with its own.
+    s.on('close', () => sockets.delete(s));
+    changed();
   });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
-  return () => {
-    for (const s of sockets) s.destroy();
-    server.close();
+  return {
+    until: (done) =>
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (!done(accepted, bytes)) return;
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+      }),
+    stop: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
   };
 }
 
@@ -72,27 +107,31 @@ async function main(): Promise<void> {
   if (plan.udpReply) await udpReply(plan.udpReply);
   if (plan.tcpClose) {
     const host = plan.tcpClose.host ?? '127.0.0.1';
-    const stop = await tcpServer(plan.tcpClose.port, host);
+    const server = await tcpServer(plan.tcpClose.port, host);
     for (let i = 0; i < plan.tcpClose.count; i++) {
       const s = await open(plan.tcpClose.port, host);
-      await new Promise<void>((resolve) => s.end(resolve));
-      await new Promise((r) => setTimeout(r, 2));
+      // 'close' comes once the server's FIN has arrived, and the kernel sends the last ACK while
+      // it processes that FIN: conntrack has then seen the whole close (TIME_WAIT). One at a time.
+      await new Promise<void>((resolve) => {
+        s.once('close', () => resolve());
+        s.end();
+      });
     }
-    await new Promise((r) => setTimeout(r, 200));
-    stop();
+    server.stop();
   }
   if (plan.tcpHold) {
+    const { count, port, bytes = 0 } = plan.tcpHold;
     const host = plan.tcpHold.host ?? '127.0.0.1';
-    await tcpServer(plan.tcpHold.port, host);
-    for (let i = 0; i < plan.tcpHold.count; i++) {
+    const server = await tcpServer(port, host);
+    for (let i = 0; i < count; i++) {
       // connectPort differs from port when a DNAT rule redirects connectPort to the server.
-      const s = await open(plan.tcpHold.connectPort ?? plan.tcpHold.port, host);
-      if (plan.tcpHold.bytes) s.write(Buffer.alloc(plan.tcpHold.bytes, 0x62));
+      const s = await open(plan.tcpHold.connectPort ?? port, host);
+      if (bytes) s.write(Buffer.alloc(bytes, 0x62));
       held.push(s);
     }
+    // Every handshake completed and every byte arrived: conntrack has seen those packets.
+    await server.until((accepted, received) => accepted >= count && received >= count * bytes);
   }
-  // Let the last packets (FINs, data) reach conntrack before declaring the table ready.
-  await new Promise((r) => setTimeout(r, 300));
   // SIGUSR1 sends one byte on every held connection (tests use it to make mid-stream packets).
   process.on('SIGUSR1', () => {
     for (const s of held) s.write('x');
