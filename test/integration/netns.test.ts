@@ -122,15 +122,13 @@ describe('netns identity across inode reuse (one exporter, state kept between sc
     made.push(ns);
     const holder = ns.spawn('sleep', ['600']);
     // `ip netns exec` becomes sleep (same pid) once it has entered the namespace.
-    const root = String((await stat('/proc/self/net/stat/nf_conntrack')).ino);
-    const id = await waitFor(
-      async () => {
-        const id = await netnsId(holder).catch(() => '');
-        return id !== '' && id !== root ? id : undefined;
-      },
-      { what: 'the holder to enter its namespace' },
-    );
-    return { ns, id };
+    for (let i = 0; ; i++) {
+      const id = await netnsId(holder).catch(() => '');
+      const root = String((await stat('/proc/self/net/stat/nf_conntrack')).ino);
+      if (id !== '' && id !== root) return { ns, id };
+      if (i > 200) throw new Error('holder never entered its namespace');
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   async function drop(ns: Netns): Promise<void> {
@@ -166,15 +164,16 @@ describe('netns identity across inode reuse (one exporter, state kept between sc
     // Delete the first namespace, then make namespaces until one is given its inode again
     // (proc inodes are allocated lowest-free; the old namespace is freed asynchronously).
     await drop(first.ns);
-    const reused = await waitFor(
-      async () => {
-        const candidate = await withHolder();
-        if (candidate.id === first.id) return candidate;
+    let reused: { ns: Netns; id: string } | undefined;
+    for (let attempt = 0; attempt < 100 && !reused; attempt++) {
+      const candidate = await withHolder();
+      if (candidate.id === first.id) reused = candidate;
+      else {
         await drop(candidate.ns);
-        return undefined;
-      },
-      { timeout: 60_000, interval: 50, what: `a new namespace with the deleted one's inode ${first.id}` },
-    );
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    if (!reused) throw new Error(`inode ${first.id} was not reused within 100 namespaces`);
     const ownStats = await reused.ns.conntrackStats();
     samples = await scrape();
     // Its own values: not the dead namespace's total plus a phantom 2^32 wrap.
