@@ -269,10 +269,9 @@ describe('pod attribution on a node with pods and Services', () => {
       // The join names pods kube-state-metrics knows and falls back to the UID for the others.
       const top = queries.find((q) => q.panelTitle === 'Top pods by flows');
       const named = await p.query(renderQuery(top?.expr ?? '', vars));
-      const byUid: Record<string, [string, string, number]> = {};
-      for (const s of named) {
-        byUid[s.metric.pod_uid ?? '?'] = [s.metric.namespace ?? '', s.metric.pod ?? '', Number(s.value[1])];
-      }
+      const byUid = Object.fromEntries(
+        named.map((s) => [s.metric.pod_uid, [s.metric.namespace ?? '', s.metric.pod, Number(s.value[1])]]),
+      );
       expect(byUid).toEqual({
         [pod1.cgroup.uid]: ['team-1', 'web-1', 18 + 3],
         [pod2.cgroup.uid]: ['team-2', 'web-2', 3 + 11],
