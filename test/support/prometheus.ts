@@ -15,13 +15,6 @@ import { waitFor as awaitCondition } from './wait.js';
 export const RULES_FILE = `${REPO}deploy/prometheus/conntrack.rules.yaml`;
 export const PARAMETERS_FILE = `${REPO}deploy/prometheus/parameters.json`;
 
-/**
- * Dashboard queries that have data only with pods on the node (pod attribution, unreplied DNAT):
- * test/integration/pods.test.ts runs them on its pod topology, prometheus.test.ts all the others.
- */
-export const NEEDS_PODS =
-  /conntrack_flows_by_pod|conntrack_flow_attribution_pods|conntrack_flows_unreplied_dnat/;
-
 interface Parameter {
   readonly name: string;
   readonly token: string;
@@ -86,8 +79,6 @@ export interface PrometheusOptions {
   readonly rules: string;
   /** Scrape and evaluation interval. */
   readonly interval?: string;
-  /** Further targets on the namespace's loopback (e.g. a kube-state-metrics stand-in), by job. */
-  readonly extraTargets?: readonly { readonly job: string; readonly target: string }[];
 }
 
 export class Prometheus {
@@ -128,11 +119,6 @@ export class Prometheus {
           `  - job_name: ${JSON.stringify(opts.job)}`,
           '    static_configs:',
           `      - targets: [${JSON.stringify(opts.target)}]`,
-          ...(opts.extraTargets ?? []).flatMap((t) => [
-            `  - job_name: ${JSON.stringify(t.job)}`,
-            '    static_configs:',
-            `      - targets: [${JSON.stringify(t.target)}]`,
-          ]),
           '',
         ].join('\n'),
       );
