@@ -54,7 +54,6 @@ async function pass(cap: number): Promise<void> {
       topK: Number(VARIABLES.CONNTRACK_EXPORTER_FLOW_TOP_K?.default),
       skipAboveUsage: 0,
       enableAccounting: false,
-      podAttribution: false,
       log: pino({ level: 'silent' }),
     },
   );

@@ -32,12 +32,9 @@ import {
   flowsByNat,
   flowsByStatus,
   flowsBySrcAddress,
-  flowsByPod,
   flowsByZone,
-  flowsUnrepliedDnat,
   type MetricDef,
 } from '../metrics/catalog.js';
-import { PodTally, UnrepliedDnatTally, type Backend, type PodTable } from './flow-pods.js';
 import type { GaugeSample, HistogramSample, Labels, Sample } from './types.js';
 
 const OTHER = 'other';
@@ -110,19 +107,9 @@ export class FlowAggregator {
   private readonly ages: (AgeHistogram | undefined)[] = [];
   private sawCounters = false;
   private sawTimestamps = false;
-  private readonly unrepliedDnat = new UnrepliedDnatTally();
-  private readonly pods: PodTally | undefined;
 
-  /**
-   * @param nowNs the pass's reference time for ages, in ns since the epoch
-   * @param pods the pods' addresses, when pod attribution is on
-   */
-  constructor(
-    private readonly nowNs: number,
-    pods?: PodTable,
-  ) {
-    this.pods = pods && new PodTally(pods);
-  }
+  /** @param nowNs the pass's reference time for ages, in ns since the epoch */
+  constructor(private readonly nowNs: number) {}
 
   add(f: FlowFields): void {
     const proto = f.orig.proto;
@@ -177,8 +164,6 @@ export class FlowAggregator {
     }
     tally(this.srcAddresses, f.orig.src, bytes);
     tally(this.dstAddresses, f.orig.dst, bytes);
-    this.unrepliedDnat.add(f);
-    this.pods?.add(f);
 
     if (f.startNs >= 0) {
       this.sawTimestamps = true;
@@ -243,17 +228,7 @@ export class FlowAggregator {
       topK(flowsByDstPort, ports, portLabels, (t) => t.flows, k, portBucket, portOther),
       topK(flowsBySrcAddress, this.srcAddresses, addressLabels, (t) => t.flows, k),
       topK(flowsByDstAddress, this.dstAddresses, addressLabels, (t) => t.flows, k),
-      topK(
-        flowsUnrepliedDnat,
-        new Map([...this.unrepliedDnat.backends()].map(([b, flows]) => [b, { flows, bytes: 0 }])),
-        backendLabels,
-        (t) => t.flows,
-        k,
-        (b) => b.protocol,
-        (proto) => ({ protocol: protocolName(proto), backend: OTHER }),
-      ),
     ];
-    if (this.pods) groups.push(group(flowsByPod, this.pods.series()));
     if (this.sawCounters) {
       const counted = all.filter((g) => g.counted > 0);
       groups.push(
@@ -306,10 +281,6 @@ function addressLabels(key: AddressKey): Record<string, string> {
   return { address: formatAddress(key) };
 }
 
-function backendLabels(b: Backend): Record<string, string> {
-  return { protocol: protocolName(b.protocol), backend: formatAddress(b.address) };
-}
-
 export interface SeriesGroup {
   readonly metric: MetricDef;
   /** Label names that keep their value when a series is folded (e.g. direction). */
@@ -330,8 +301,7 @@ function group(
   series: readonly (readonly [Labels, number])[],
   keepZeros = false,
 ): SeriesGroup {
-  // Labels whose values partition every flow (so folding keeps them): direction, a pod's role.
-  const keep = metric.labels.filter((l) => l === 'direction' || l === 'role');
+  const keep = metric.labels.includes('direction') ? ['direction'] : [];
   const merged = new Map<string, GaugeSample>();
   for (const [labels, value] of series) {
     if (value === 0 && !keepZeros) continue;

@@ -9,7 +9,6 @@ import { forEachMessage } from '../netlink/codec.js';
 import { DecodeError } from '../netlink/errors.js';
 import { findMetric } from '../metrics/catalog.js';
 import { FlowAggregator, type AggregateOptions } from './flow-aggregate.js';
-import type { PodTable } from './flow-pods.js';
 import type { Sample } from './types.js';
 
 /** A Sample with its metric by name, so it survives structured cloning. */
@@ -41,8 +40,8 @@ export class PassDecoder {
   private readonly fields = new FlowFields();
   private malformed = 0;
 
-  constructor(nowNs: number, pods?: PodTable) {
-    this.aggregator = new FlowAggregator(nowNs, pods);
+  constructor(nowNs: number) {
+    this.aggregator = new FlowAggregator(nowNs);
   }
 
   /** `batch` holds whole netlink flow messages back to back (4-byte aligned). */
@@ -99,7 +98,7 @@ export function fromPlain(p: PlainSample): Sample {
 
 /** Where a pass's batches are decoded: inline, or in a worker thread. */
 export interface DecoderBackend {
-  begin(nowNs: number, pods?: PodTable): void;
+  begin(nowNs: number): void;
   /** Takes ownership of `batch`. */
   feed(batch: Buffer): void;
   end(options: AggregateOptions, scale: number): Promise<PassOutput>;
@@ -109,8 +108,8 @@ export interface DecoderBackend {
 export class InlineBackend implements DecoderBackend {
   private decoder: PassDecoder | undefined;
 
-  begin(nowNs: number, pods?: PodTable): void {
-    this.decoder = new PassDecoder(nowNs, pods);
+  begin(nowNs: number): void {
+    this.decoder = new PassDecoder(nowNs);
   }
 
   feed(batch: Buffer): void {

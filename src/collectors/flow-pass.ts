@@ -6,7 +6,6 @@
 import type { ConntrackClient } from '../conntrack/client.js';
 import { align4 } from '../netlink/codec.js';
 import type { AggregateOptions } from './flow-aggregate.js';
-import type { PodTable } from './flow-pods.js';
 import { BatchWriter, type DecoderBackend, type PassOutput } from './flow-decoder.js';
 
 export interface PassParams extends AggregateOptions {
@@ -16,8 +15,6 @@ export interface PassParams extends AggregateOptions {
   readonly maxFlows: number;
   /** Reference time for flow ages, ns since the epoch. */
   readonly nowNs: number;
-  /** The pods' addresses, when pod attribution is on. */
-  readonly pods?: PodTable;
 }
 
 export interface PassSummary {
@@ -31,7 +28,7 @@ export async function readFlowPass(
   backend: DecoderBackend,
   params: PassParams,
 ): Promise<PassSummary> {
-  backend.begin(params.nowNs, params.pods);
+  backend.begin(params.nowNs);
   const writer = new BatchWriter(backend);
   let scanned = 0;
   let decoded = 0;

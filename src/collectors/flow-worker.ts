@@ -11,19 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData, type ResourceLimits } from 'node:worker_threads';
 import { ConntrackClient } from '../conntrack/client.js';
 import type { AggregateOptions } from './flow-aggregate.js';
-import type { PodTable } from './flow-pods.js';
 import { PassDecoder, type DecoderBackend, type PassOutput } from './flow-decoder.js';
 import { readFlowPass, type PassParams, type PassSummary } from './flow-pass.js';
 
 type Role = 'reader' | 'decoder';
 
 type ToDecoder =
-  | {
-      readonly kind: 'begin';
-      readonly nowNs: number;
-      readonly pods: PodTable | undefined;
-      readonly inFlight: SharedArrayBuffer;
-    }
+  | { readonly kind: 'begin'; readonly nowNs: number; readonly inFlight: SharedArrayBuffer }
   | { readonly kind: 'feed'; readonly batch: ArrayBuffer; readonly length: number }
   | { readonly kind: 'end'; readonly options: AggregateOptions; readonly scale: number };
 
@@ -100,12 +94,11 @@ export class WorkerBackend implements DecoderBackend {
   /** Batches posted and not yet decoded; the decoder decrements it and notifies. */
   private readonly inFlight = new Int32Array(new SharedArrayBuffer(4));
 
-  begin(nowNs: number, pods?: PodTable): void {
+  begin(nowNs: number): void {
     Atomics.store(this.inFlight, 0, 0);
     this.client.post({
       kind: 'begin',
       nowNs,
-      pods,
       inFlight: this.inFlight.buffer,
     } satisfies ToDecoder);
   }
@@ -153,7 +146,7 @@ function serveDecoder(port: NonNullable<typeof parentPort>): void {
   port.on('message', (msg: ToDecoder) => {
     try {
       if (msg.kind === 'begin') {
-        decoder = new PassDecoder(msg.nowNs, msg.pods);
+        decoder = new PassDecoder(msg.nowNs);
         inFlight = new Int32Array(msg.inFlight);
         failure = undefined;
       } else if (msg.kind === 'feed') {

@@ -15,12 +15,10 @@ import {
   flowPassDuration,
   flowPassEnd,
   flowPasses,
-  flowAttributionPods,
   flowPassSamplingRatio,
   flowPassScanned,
   flowSeriesFolded,
 } from '../metrics/catalog.js';
-import type { NamespaceDiscovery } from '../pods/namespaces.js';
 import { fromPlain, InlineBackend } from './flow-decoder.js';
 import { readFlowPass, type PassParams, type PassSummary } from './flow-pass.js';
 import { WorkerPassRunner, workerFile } from './flow-worker.js';
@@ -52,17 +50,7 @@ interface PassRunner {
   close(): Promise<void>;
 }
 
-/**
- * @param discovery the shared namespace discovery; pod attribution (options.podAttribution) reads
- *   the pods' addresses from it before every pass.
- */
-export function flowCollector(
-  ctx: CollectorContext,
-  options: FlowOptions,
-  discovery?: NamespaceDiscovery,
-): FlowCollector {
-  /** Whether the last pass saw pods, so "none visible" is logged once per change. */
-  let sawPods: boolean | undefined;
+export function flowCollector(ctx: CollectorContext, options: FlowOptions): FlowCollector {
   let last: PassResult | undefined;
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -120,16 +108,6 @@ export function flowCollector(
       return;
     }
     const started = performance.now();
-    const pods = options.podAttribution && discovery ? await discovery.pods() : undefined;
-    if (pods && sawPods !== pods.addresses.length > 0) {
-      sawPods = pods.addresses.length > 0;
-      if (sawPods) options.log.info({ pods: pods.pods }, 'pod attribution: pod addresses found');
-      else
-        options.log.warn(
-          { pods: pods.pods },
-          'pod attribution: no pod network namespace with an address is visible (it needs the host PID namespace)',
-        );
-    }
     const params: PassParams = {
       // Every step-th flow is decoded; the hard cap still holds if the table grows mid-pass.
       step: Math.max(1, Math.ceil(entries / options.maxFlowsPerPass)),
@@ -137,7 +115,6 @@ export function flowCollector(
       nowNs: Date.now() * 1e6,
       topK: options.topK,
       seriesBudget: options.seriesBudget,
-      ...(pods && { pods: { uids: pods.uids, addresses: pods.addresses } }),
     };
     const { output, scanned, decoded } = await passRunner().run(params, ctx.timeoutMs);
     ctx.client.countMalformed(output.malformed);
@@ -152,7 +129,6 @@ export function flowCollector(
       sample(flowPassSamplingRatio, {}, scanned > 0 ? decoded / scanned : 1),
       sample(flowSeriesFolded, {}, folded),
     );
-    if (pods) samples.push(sample(flowAttributionPods, {}, pods.pods));
     passes.ok += 1;
     last = { samples };
     options.log.debug({ scanned, decoded, seconds, folded }, 'flow pass done');

@@ -4,7 +4,6 @@ import type { EnabledCollector } from '../config/config.js';
 import { cpuStatsCollector } from './cpu-stats.js';
 import { expectStatsCollector } from './expect-stats.js';
 import { flowCollector, type FlowOptions } from './flows.js';
-import { NamespaceDiscovery } from '../pods/namespaces.js';
 import { netnsCollector } from './netns.js';
 import { sysctlCollector } from './sysctl.js';
 import { tableCollector } from './table.js';
@@ -15,15 +14,13 @@ export function createCollectors(
   ctx: CollectorContext,
   flowOptions: FlowOptions,
 ): Collector[] {
-  // One discovery for the netns collector and the flow pass's pod attribution: /proc is walked once.
-  const discovery = new NamespaceDiscovery(ctx.procPath);
   const factories: Record<EnabledCollector, () => Collector> = {
     table: () => tableCollector(ctx),
     cpu_stats: () => cpuStatsCollector(ctx),
     expect_stats: () => expectStatsCollector(ctx),
     sysctl: () => sysctlCollector(ctx),
-    flows: () => flowCollector(ctx, flowOptions, discovery),
-    netns: () => netnsCollector(ctx, discovery),
+    flows: () => flowCollector(ctx, flowOptions),
+    netns: () => netnsCollector(ctx),
   };
   return enabled.map((name) => factories[name]());
 }

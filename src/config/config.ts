@@ -132,13 +132,6 @@ export const VARIABLES: Readonly<Record<string, VarSpec>> = {
     description:
       'At start, turn on nf_conntrack_acct and nf_conntrack_timestamp in this netns (a sysctl write, never a table write).',
   },
-  CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION: {
-    type: 'boolean',
-    default: false,
-    valid: 'true or false',
-    description:
-      'Attribute flows to the pods on this node by their addresses (conntrack_flows_by_pod); needs the host PID namespace (docs/pods.md).',
-  },
   CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS: {
     type: 'number',
     default: 10,
@@ -291,7 +284,6 @@ export interface Config {
     readonly topK: number;
     readonly skipAboveUsage: number;
     readonly enableAccounting: boolean;
-    readonly podAttribution: boolean;
   };
   readonly shutdownTimeoutMs: number;
   readonly exporters: { readonly prometheus: boolean; readonly otlp: boolean };
@@ -456,7 +448,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       topK: num('CONNTRACK_EXPORTER_FLOW_TOP_K'),
       skipAboveUsage: num('CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE'),
       enableAccounting: raw.CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING === true,
-      podAttribution: raw.CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION === true,
     },
     shutdownTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS') * 1000),
     exporters: { prometheus: exporterNames.includes('prometheus'), otlp: exporterNames.includes('otlp') },

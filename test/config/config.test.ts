@@ -43,7 +43,6 @@ const DEFAULTS: Config = {
     topK: 10,
     skipAboveUsage: 0,
     enableAccounting: false,
-    podAttribution: false,
   },
   shutdownTimeoutMs: 10000,
   exporters: { prometheus: true, otlp: false },

@@ -466,11 +466,9 @@ describe('rules file conventions', () => {
         'ConntrackCollectorFailing',
         'ConntrackDroppingPackets',
         'ConntrackInsertFailedSpike',
-        'ConntrackPodHoldsTableShare',
         'ConntrackTableFillPredicted',
         'ConntrackTableFull',
         'ConntrackTableNearlyFull',
-        'ConntrackUnrepliedDnatBackend',
       ].sort(),
     );
     expect(records.map((r) => r.name)).toContain('instance:conntrack_utilization:ratio');
@@ -627,8 +625,6 @@ const ALTERNATES: Readonly<Record<string, string>> = {
   insertFailedSpikeMinRate: '0.5',
   fillPredictionHorizonSeconds: '7200',
   fillPredictionMinRatio: '0.4',
-  podTableShareRatio: '0.5',
-  unrepliedDnatMinFlows: '15',
   jobSelector: 'job=~"conntrack-exporter|ct", cluster="prod"',
   runbookUrlBase: 'https://runbooks.example.com/conntrack',
 };
@@ -641,8 +637,6 @@ const MUTATIONS: Readonly<Record<string, string>> = {
   insertFailedSpikeMinRate: '0.01',
   fillPredictionHorizonSeconds: '3600',
   fillPredictionMinRatio: '0.01',
-  podTableShareRatio: '0.40',
-  unrepliedDnatMinFlows: '40',
   jobSelector: 'job="another-exporter"',
   runbookUrlBase: 'https://example.invalid/runbooks',
 };
