@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { ConntrackClient } from '../src/conntrack/client.js';
 import { flowCollector } from '../src/collectors/flows.js';
 import { VARIABLES } from '../src/config/config.js';
+import { Telemetry } from '../src/metrics/telemetry.js';
 import { forEachMessage } from '../src/netlink/codec.js';
 import { openNetfilterSocket } from '../src/netlink/transport.js';
 
@@ -46,7 +47,15 @@ async function raw(): Promise<void> {
 async function pass(cap: number): Promise<void> {
   const client = new ConntrackClient({ timeoutMs: 30_000 });
   const collector = flowCollector(
-    { client, netlink: true, procPath: '/proc', kernelRelease: '', timeoutMs: 30_000 },
+    {
+      client,
+      netlink: true,
+      procPath: '/proc',
+      kernelRelease: '',
+      timeoutMs: 30_000,
+      log: pino({ level: 'silent' }),
+      telemetry: new Telemetry('bench'),
+    },
     {
       intervalMs: 1000,
       maxFlowsPerPass: cap,

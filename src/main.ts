@@ -1,17 +1,18 @@
 // Layer: wiring. Parses the command line and configuration, builds the layers (conntrack client
-// -> collectors -> collection -> sinks -> HTTP/OTLP), and owns the process: the only file that
-// sets the exit code or handles signals.
+// -> collectors (from the registry) -> scrape collection -> sinks -> HTTP/OTLP), and owns the
+// process: the only file that sets the exit code or handles signals.
 
 import { release } from 'node:os';
 import { createCollectors } from './collectors/index.js';
 import { probeNetlink } from './collectors/sources.js';
-import { sample, type Sample } from './collectors/types.js';
 import { ConfigError, loadConfig, VARIABLES, type Config } from './config/config.js';
 import { ConntrackClient } from './conntrack/client.js';
 import { startHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
-import { buildInfo, malformedMessages, otlpExportFailures } from './metrics/catalog.js';
-import { Collection } from './metrics/collection.js';
+import { otlpExportFailures } from './metrics/catalog.js';
+import { sample } from './metrics/sample.js';
+import { Telemetry } from './metrics/telemetry.js';
+import { Collection } from './scrape/collection.js';
 import {
   OPENMETRICS_CONTENT_TYPE,
   PROMETHEUS_CONTENT_TYPE,
@@ -42,7 +43,11 @@ interface Io {
 
 /** Builds everything that reads the kernel; `serving` is false for `once`, which pushes nothing. */
 async function build(config: Config, log: Logger, serving = false) {
-  const client = new ConntrackClient({ timeoutMs: config.netlinkTimeoutMs });
+  const telemetry = new Telemetry(VERSION);
+  const client = new ConntrackClient({
+    timeoutMs: config.netlinkTimeoutMs,
+    onMalformed: () => telemetry.countMalformed(),
+  });
   const netlink = await probeNetlink(client, config.source, log);
   const ctx = {
     client,
@@ -50,17 +55,15 @@ async function build(config: Config, log: Logger, serving = false) {
     procPath: config.procPath,
     kernelRelease: release(),
     timeoutMs: config.netlinkTimeoutMs,
+    log,
+    telemetry,
   };
-  const collectors = createCollectors(config.collectors, ctx, { ...config.flow, log });
+  const collectors = createCollectors(config.collectors, ctx, config.collectorOptions);
   // Present only while OTLP is on: absent is not zero.
   const otlpHealth =
     serving && config.exporters.otlp ? new OtlpExportHealth(log, config.otlp.endpoint) : undefined;
-  const selfSamples = (): Sample[] => [
-    sample(buildInfo, { version: VERSION, nodejs_version: process.version }, 1),
-    sample(malformedMessages, {}, client.malformedMessages),
-    ...(otlpHealth ? [sample(otlpExportFailures, {}, otlpHealth.failures)] : []),
-  ];
-  const collection = new Collection(collectors, selfSamples, log);
+  if (otlpHealth) telemetry.addSource(() => [sample(otlpExportFailures, {}, otlpHealth.failures)]);
+  const collection = new Collection(collectors, () => telemetry.samples(), log);
   return { client, collectors, collection, otlpHealth };
 }
 

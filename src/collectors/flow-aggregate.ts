@@ -35,7 +35,7 @@ import {
   flowsByZone,
   type MetricDef,
 } from '../metrics/catalog.js';
-import type { GaugeSample, HistogramSample, Labels, Sample } from './types.js';
+import type { GaugeSample, HistogramSample, Labels, Sample } from '../metrics/sample.js';
 
 const OTHER = 'other';
 

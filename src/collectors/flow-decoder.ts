@@ -9,7 +9,7 @@ import { forEachMessage } from '../netlink/codec.js';
 import { DecodeError } from '../netlink/errors.js';
 import { findMetric } from '../metrics/catalog.js';
 import { FlowAggregator, type AggregateOptions } from './flow-aggregate.js';
-import type { Sample } from './types.js';
+import type { Sample } from '../metrics/sample.js';
 
 /** A Sample with its metric by name, so it survives structured cloning. */
 export type PlainSample =

@@ -8,9 +8,9 @@ import { performance } from 'node:perf_hooks';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExporterError } from '../errors.js';
-import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
 import {
+  FLOW_METRICS,
   flowPassDecoded,
   flowPassDuration,
   flowPassEnd,
@@ -22,10 +22,22 @@ import {
 import { fromPlain, InlineBackend } from './flow-decoder.js';
 import { readFlowPass, type PassParams, type PassSummary } from './flow-pass.js';
 import { WorkerPassRunner, workerFile } from './flow-worker.js';
-import { sample, type Collector, type CollectorContext, type CollectResult, type Sample } from './types.js';
+import { sample, type Sample } from '../metrics/sample.js';
+import { defineCollector, type SettingValues } from './registry.js';
+import type { Collector, CollectorContext, CollectResult } from './types.js';
 
-/** The flow settings of the configuration, and where to log. */
-export type FlowOptions = Config['flow'] & { readonly log: Logger };
+/** The flow settings of the configuration (CONNTRACK_EXPORTER_FLOW_*). */
+export interface FlowSettings {
+  readonly intervalMs: number;
+  readonly maxFlowsPerPass: number;
+  readonly seriesBudget: number;
+  readonly topK: number;
+  readonly skipAboveUsage: number;
+  readonly enableAccounting: boolean;
+}
+
+/** The flow settings, and where to log. */
+export type FlowOptions = FlowSettings & { readonly log: Logger };
 
 export class FlowsUnavailableError extends ExporterError {
   constructor() {
@@ -117,7 +129,7 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       seriesBudget: options.seriesBudget,
     };
     const { output, scanned, decoded } = await passRunner().run(params, ctx.timeoutMs);
-    ctx.client.countMalformed(output.malformed);
+    ctx.telemetry.countMalformed(output.malformed);
     const samples = output.samples.map(fromPlain);
     const folded = output.folded;
     const seconds = (performance.now() - started) / 1000;
@@ -195,3 +207,79 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
     },
   };
 }
+
+export const flowsDefinition = defineCollector<FlowSettings>({
+  name: 'flows',
+  defaultEnabled: true,
+  reads: {
+    withNetAdmin: '`IPCTNL_MSG_CT_GET` dump, on its own interval',
+    without: 'unavailable (reported as failing)',
+  },
+  needs: { netAdmin: 'required', hostPid: false },
+  metrics: FLOW_METRICS,
+  settings: {
+    variables: {
+      CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: {
+        type: 'number',
+        default: 30,
+        minimum: 1,
+        maximum: 86400,
+        valid: 'a number of seconds from 1 to 86400',
+        description: 'Time between the starts of two flow passes (passes never overlap).',
+      },
+      CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: {
+        type: 'integer',
+        default: 250000,
+        minimum: 1,
+        maximum: 100000000,
+        valid: 'an integer from 1 to 100000000',
+        description:
+          'Flows decoded per pass; beyond it flows are sampled systematically and aggregates scaled.',
+      },
+      CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET: {
+        type: 'integer',
+        default: 300,
+        minimum: 10,
+        maximum: 100000,
+        valid: 'an integer from 10 to 100000',
+        description:
+          'Hard limit on the series of all flow metrics together; the excess is folded into "other".',
+      },
+      CONNTRACK_EXPORTER_FLOW_TOP_K: {
+        type: 'integer',
+        default: 10,
+        minimum: 1,
+        maximum: 1000,
+        valid: 'an integer from 1 to 1000',
+        description: 'K of the top-K port and address metrics.',
+      },
+      CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE: {
+        type: 'number',
+        default: 0,
+        minimum: 0,
+        maximum: 1,
+        valid: 'a ratio from 0 to 1 (0 disables skipping)',
+        description: 'Skip a flow pass while entries/limit is above this ratio, to spare an overloaded node.',
+      },
+      CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING: {
+        type: 'boolean',
+        default: false,
+        valid: 'true or false',
+        description:
+          'At start, turn on nf_conntrack_acct and nf_conntrack_timestamp in this netns (a sysctl write, never a table write).',
+      },
+    },
+    parse(values: SettingValues): FlowSettings {
+      const num = (name: string): number => Number(values.get(name));
+      return {
+        intervalMs: Math.round(num('CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS') * 1000),
+        maxFlowsPerPass: num('CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS'),
+        seriesBudget: num('CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET'),
+        topK: num('CONNTRACK_EXPORTER_FLOW_TOP_K'),
+        skipAboveUsage: num('CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE'),
+        enableAccounting: values.get('CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING') === true,
+      };
+    },
+  },
+  create: (ctx, settings) => flowCollector(ctx, { ...settings, log: ctx.log }),
+});

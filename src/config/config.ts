@@ -5,39 +5,34 @@
 // nothing else reads them without sdk-node. Never exits: main.ts decides.
 
 import envSchema from 'env-schema';
+import { COLLECTORS } from '../collectors/index.js';
+import type { FlowSettings } from '../collectors/flows.js';
+import type { VariableSpec } from '../collectors/registry.js';
 import { ExporterError } from '../errors.js';
+import type { OtlpConfig, ResourceConfig } from '../sinks/otel.js';
 
-export const COLLECTOR_NAMES = ['table', 'cpu_stats', 'expect_stats', 'sysctl', 'flows', 'netns'] as const;
-export type EnabledCollector = (typeof COLLECTOR_NAMES)[number];
-/** netns is opt-in: it needs the host's PID namespace to see other namespaces' processes. */
-export const DEFAULT_COLLECTORS: readonly EnabledCollector[] = [
-  'table',
-  'cpu_stats',
-  'expect_stats',
-  'sysctl',
-  'flows',
-];
+/** Valid values of CONNTRACK_EXPORTER_COLLECTORS: every registered collector. */
+export const COLLECTOR_NAMES: readonly string[] = COLLECTORS.map((c) => c.name);
+export type EnabledCollector = string;
+/** The collectors whose definition says defaultEnabled (netns is opt-in: it needs the host PID namespace). */
+export const DEFAULT_COLLECTORS: readonly EnabledCollector[] = COLLECTORS.filter((c) => c.defaultEnabled).map(
+  (c) => c.name,
+);
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const SOURCES = ['auto', 'netlink', 'procfs'] as const;
-const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
-const COMPRESSIONS = ['gzip', 'none'] as const;
-const TEMPORALITIES = ['cumulative', 'delta', 'lowmemory'] as const;
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const satisfies readonly OtlpConfig['protocol'][];
+const COMPRESSIONS = ['gzip', 'none'] as const satisfies readonly OtlpConfig['compression'][];
+const TEMPORALITIES = [
+  'cumulative',
+  'delta',
+  'lowmemory',
+] as const satisfies readonly OtlpConfig['temporality'][];
 const METRICS_EXPORTERS = ['prometheus', 'otlp', 'none'] as const;
 
-interface VarSpec {
-  readonly type: 'string' | 'integer' | 'number' | 'boolean';
-  readonly default?: string | number | boolean;
-  readonly enum?: readonly string[];
-  readonly minimum?: number;
-  readonly maximum?: number;
-  /** What a valid value looks like, for error messages and the README. */
-  readonly valid: string;
-  readonly description: string;
-}
+type VarSpec = VariableSpec;
 
-/** Every variable the exporter reads. The README's configuration table is generated from this. */
-export const VARIABLES: Readonly<Record<string, VarSpec>> = {
+const EXPORTER_VARIABLES: Readonly<Record<string, VarSpec>> = {
   CONNTRACK_EXPORTER_LISTEN_ADDRESS: {
     type: 'string',
     default: ':9469',
@@ -85,53 +80,9 @@ export const VARIABLES: Readonly<Record<string, VarSpec>> = {
     valid: 'a number of seconds from 0.05 to 300',
     description: 'Timeout of every ctnetlink call (for dumps: longest silence between two batches).',
   },
-  CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: {
-    type: 'number',
-    default: 30,
-    minimum: 1,
-    maximum: 86400,
-    valid: 'a number of seconds from 1 to 86400',
-    description: 'Time between the starts of two flow passes (passes never overlap).',
-  },
-  CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: {
-    type: 'integer',
-    default: 250000,
-    minimum: 1,
-    maximum: 100000000,
-    valid: 'an integer from 1 to 100000000',
-    description: 'Flows decoded per pass; beyond it flows are sampled systematically and aggregates scaled.',
-  },
-  CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET: {
-    type: 'integer',
-    default: 300,
-    minimum: 10,
-    maximum: 100000,
-    valid: 'an integer from 10 to 100000',
-    description: 'Hard limit on the series of all flow metrics together; the excess is folded into "other".',
-  },
-  CONNTRACK_EXPORTER_FLOW_TOP_K: {
-    type: 'integer',
-    default: 10,
-    minimum: 1,
-    maximum: 1000,
-    valid: 'an integer from 1 to 1000',
-    description: 'K of the top-K port and address metrics.',
-  },
-  CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE: {
-    type: 'number',
-    default: 0,
-    minimum: 0,
-    maximum: 1,
-    valid: 'a ratio from 0 to 1 (0 disables skipping)',
-    description: 'Skip a flow pass while entries/limit is above this ratio, to spare an overloaded node.',
-  },
-  CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING: {
-    type: 'boolean',
-    default: false,
-    valid: 'true or false',
-    description:
-      'At start, turn on nf_conntrack_acct and nf_conntrack_timestamp in this netns (a sysctl write, never a table write).',
-  },
+};
+
+const PROCESS_VARIABLES: Readonly<Record<string, VarSpec>> = {
   CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS: {
     type: 'number',
     default: 10,
@@ -258,16 +209,17 @@ export const VARIABLES: Readonly<Record<string, VarSpec>> = {
   },
 };
 
-export interface OtlpConfig {
-  readonly endpoint: string;
-  readonly protocol: (typeof OTLP_PROTOCOLS)[number];
-  readonly headers: Readonly<Record<string, string>>;
-  readonly timeoutMs: number;
-  readonly compression: (typeof COMPRESSIONS)[number];
-  readonly intervalMs: number;
-  readonly exportTimeoutMs: number;
-  readonly temporality: (typeof TEMPORALITIES)[number];
-}
+/**
+ * Every variable the exporter reads; a collector's own variables come from its registry definition.
+ * The README's configuration table is generated from this.
+ */
+export const VARIABLES: Readonly<Record<string, VarSpec>> = {
+  ...EXPORTER_VARIABLES,
+  ...Object.fromEntries(COLLECTORS.flatMap((c) => Object.entries(c.settings?.variables ?? {}))),
+  ...PROCESS_VARIABLES,
+};
+
+export type { OtlpConfig, ResourceConfig };
 
 export interface Config {
   readonly listen: { readonly host: string | undefined; readonly port: number };
@@ -277,24 +229,14 @@ export interface Config {
   readonly source: (typeof SOURCES)[number];
   readonly procPath: string;
   readonly netlinkTimeoutMs: number;
-  readonly flow: {
-    readonly intervalMs: number;
-    readonly maxFlowsPerPass: number;
-    readonly seriesBudget: number;
-    readonly topK: number;
-    readonly skipAboveUsage: number;
-    readonly enableAccounting: boolean;
-  };
+  /** Per collector name, what its settings' parse returned (every registered collector with settings). */
+  readonly collectorOptions: ReadonlyMap<string, unknown>;
+  /** The flows collector's settings (the same object as collectorOptions.get('flows')). */
+  readonly flow: FlowSettings;
   readonly shutdownTimeoutMs: number;
   readonly exporters: { readonly prometheus: boolean; readonly otlp: boolean };
   readonly otlp: OtlpConfig;
-  readonly resource: {
-    readonly serviceName: string;
-    readonly attributes: Readonly<Record<string, string>>;
-    readonly k8sNodeName?: string;
-    readonly k8sPodName?: string;
-    readonly k8sNamespaceName?: string;
-  };
+  readonly resource: ResourceConfig;
 }
 
 export class ConfigError extends ExporterError {
@@ -393,7 +335,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (!procPath.startsWith('/')) problem('CONNTRACK_EXPORTER_PROC_PATH', 'must be absolute');
 
   const collectors = splitList(str('CONNTRACK_EXPORTER_COLLECTORS'));
-  const badCollectors = collectors.filter((c) => !(COLLECTOR_NAMES as readonly string[]).includes(c));
+  const badCollectors = collectors.filter((c) => !COLLECTOR_NAMES.includes(c));
   if (badCollectors.length > 0 || collectors.length === 0) {
     problem(
       'CONNTRACK_EXPORTER_COLLECTORS',
@@ -431,24 +373,24 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   if (str('OTEL_SERVICE_NAME').trim() === '') problem('OTEL_SERVICE_NAME', 'empty');
 
+  const collectorOptions = new Map<string, unknown>();
+  for (const c of COLLECTORS) {
+    if (!c.settings) continue;
+    collectorOptions.set(c.name, c.settings.parse({ get: (name) => raw[name], problem }));
+  }
+
   if (problems.length > 0 || !listen) throw new ConfigError(problems);
 
   return {
     listen,
     metricsPath,
     logLevel: str('CONNTRACK_EXPORTER_LOG_LEVEL') as Config['logLevel'],
-    collectors: [...new Set(collectors)] as EnabledCollector[],
+    collectors: [...new Set(collectors)],
     source: str('CONNTRACK_EXPORTER_SOURCE') as Config['source'],
     procPath,
     netlinkTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_NETLINK_TIMEOUT_SECONDS') * 1000),
-    flow: {
-      intervalMs: Math.round(num('CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS') * 1000),
-      maxFlowsPerPass: num('CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS'),
-      seriesBudget: num('CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET'),
-      topK: num('CONNTRACK_EXPORTER_FLOW_TOP_K'),
-      skipAboveUsage: num('CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE'),
-      enableAccounting: raw.CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING === true,
-    },
+    collectorOptions,
+    flow: collectorOptions.get('flows') as FlowSettings,
     shutdownTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS') * 1000),
     exporters: { prometheus: exporterNames.includes('prometheus'), otlp: exporterNames.includes('otlp') },
     otlp: {

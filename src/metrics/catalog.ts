@@ -4,8 +4,12 @@
 
 export type MetricType = 'gauge' | 'counter' | 'histogram';
 
-export type CollectorName =
-  'table' | 'cpu_stats' | 'expect_stats' | 'sysctl' | 'flows' | 'netns' | 'exporter';
+/**
+ * The collector that produces a metric: a name from the collector registry
+ * (src/collectors/index.ts, which checks it at load), or `exporter` for self-metrics of the
+ * framework. This layer knows no collector, so it is a plain string here.
+ */
+export type CollectorName = string;
 
 export interface MetricDef<L extends string = string> {
   /** Prometheus name (counters end in `_total`). */
@@ -47,21 +51,16 @@ export const OTEL_ATTRIBUTE: Readonly<Record<string, string>> = {
 /** Every OpenTelemetry name except the two hostmetrics-compatible ones starts with this. */
 export const OTEL_PREFIX = 'conntrack.';
 
-import {
-  CPU_STAT_NAMES,
-  EXPECT_STAT_NAMES,
-  type CpuStatName,
-  type ExpectStatName,
-} from '../conntrack/stats.js';
-
-export { CPU_STAT_NAMES, EXPECT_STAT_NAMES };
-export type { CpuStatName, ExpectStatName };
-
 function def<const L extends string>(m: MetricDef<L>): MetricDef<L> {
   return m;
 }
 
-const CPU_STAT_HELP: Record<CpuStatName, string> = {
+/**
+ * The per-CPU counters by the name of their metric, in the kernel's attribute order (enum
+ * ctattr_stats_cpu in include/uapi/linux/netfilter/nfnetlink_conntrack.h). The conntrack layer
+ * decodes the same names; src/collectors/cpu-stats.ts checks at compile time that they agree.
+ */
+const CPU_STAT_HELP = {
   searched: 'Hash table lookups (no longer sent by kernels since 4.10).',
   found: 'Lookups that found an existing entry.',
   new: 'Entries added (no longer sent by kernels since 4.10).',
@@ -78,13 +77,18 @@ const CPU_STAT_HELP: Record<CpuStatName, string> = {
   search_restart: 'Lookups restarted because a hash resize or a concurrent change moved an entry.',
   clash_resolve: 'Insert clashes that were resolved (mostly UDP), instead of dropping the packet.',
   chaintoolong: 'Inserts refused because a hash chain grew too long (hash collision pressure).',
-};
+} as const;
+export type CpuStatName = keyof typeof CPU_STAT_HELP;
+export const CPU_STAT_NAMES = Object.keys(CPU_STAT_HELP) as readonly CpuStatName[];
 
-const EXPECT_STAT_HELP: Record<ExpectStatName, string> = {
+/** The expectation counters (enum ctattr_expect_stats), checked against the conntrack layer in expect-stats.ts. */
+const EXPECT_STAT_HELP = {
   new: 'Expectations added.',
   create: 'Expectations created by helpers.',
   delete: 'Expectations deleted.',
-};
+} as const;
+export type ExpectStatName = keyof typeof EXPECT_STAT_HELP;
+export const EXPECT_STAT_NAMES = Object.keys(EXPECT_STAT_HELP) as readonly ExpectStatName[];
 
 // ---- table ----------------------------------------------------------------------------------
 
@@ -509,17 +513,8 @@ export const otlpExportFailures = def({
   collector: 'exporter',
 });
 
-/** Every metric, in exposition order. */
-export const CATALOG: readonly MetricDef[] = [
-  entries,
-  entriesLimit,
-  hashBuckets,
-  ...Object.values(cpuStats),
-  ...Object.values(expectStats),
-  accountingEnabled,
-  timestampEnabled,
-  eventsMode,
-  timeoutSeconds,
+/** The flows collector's metrics, in exposition order. */
+export const FLOW_METRICS: readonly MetricDef[] = [
   flows,
   flowsByStatus,
   flowsByNat,
@@ -540,6 +535,20 @@ export const CATALOG: readonly MetricDef[] = [
   flowPassSamplingRatio,
   flowSeriesFolded,
   flowPasses,
+];
+
+/** Every metric, in exposition order. */
+export const CATALOG: readonly MetricDef[] = [
+  entries,
+  entriesLimit,
+  hashBuckets,
+  ...Object.values(cpuStats),
+  ...Object.values(expectStats),
+  accountingEnabled,
+  timestampEnabled,
+  eventsMode,
+  timeoutSeconds,
+  ...FLOW_METRICS,
   netnsEntries,
   ...Object.values(netnsStats),
   netnsCount,

@@ -34,12 +34,10 @@ import {
   type ResourceMetrics,
   type ScopeMetrics,
 } from '@opentelemetry/sdk-metrics';
-import type { HistogramSample, Labels, Sample } from '../collectors/types.js';
-import type { Config, OtlpConfig } from '../config/config.js';
 import { ExporterError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CATALOG, OTEL_ATTRIBUTE, type CollectorName, type MetricDef } from '../metrics/catalog.js';
-import type { Snapshot } from '../metrics/collection.js';
+import type { HistogramSample, Labels, Sample, Snapshot, SnapshotSource } from '../metrics/sample.js';
 
 /** Instrumentation scope of every metric we push. */
 export const METER_NAME = 'conntrack-exporter';
@@ -47,9 +45,25 @@ export const METER_NAME = 'conntrack-exporter';
 /** Attributes the semantic conventions type as integers (cpu.logical_number is an int). */
 const INT_ATTRIBUTES: ReadonlySet<string> = new Set(['cpu.logical_number']);
 
-/** What the pipeline reads: Collection satisfies it (single-flight, shared with /metrics). */
-export interface SnapshotSource {
-  collect(): Promise<Snapshot>;
+/** The OTLP settings this sink needs (config.ts fills them from the OTEL_* variables). */
+export interface OtlpConfig {
+  readonly endpoint: string;
+  readonly protocol: 'http/protobuf' | 'http/json';
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly compression: 'gzip' | 'none';
+  readonly intervalMs: number;
+  readonly exportTimeoutMs: number;
+  readonly temporality: 'cumulative' | 'delta' | 'lowmemory';
+}
+
+/** The resource settings (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, the downward API's K8S_*). */
+export interface ResourceConfig {
+  readonly serviceName: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly k8sNodeName?: string;
+  readonly k8sPodName?: string;
+  readonly k8sNamespaceName?: string;
 }
 
 type ExportResult = Parameters<Parameters<PushMetricExporter['export']>[1]>[0];
@@ -166,7 +180,7 @@ export function createOtlpExporter(otlp: OtlpConfig, userAgent: string): PushMet
  * OTEL_RESOURCE_ATTRIBUTES over them (an explicit setting beats detection), then service.name from
  * OTEL_SERVICE_NAME resolution (config.ts applies the spec's precedence).
  */
-export function buildResource(resource: Config['resource'], version: string, host = hostname()): Resource {
+export function buildResource(resource: ResourceConfig, version: string, host = hostname()): Resource {
   const detected: Record<string, string> = {
     'service.version': version,
     'host.name': host,
@@ -368,7 +382,7 @@ class SnapshotReader extends PeriodicExportingMetricReader {
 export interface OtlpPipelineOptions {
   readonly source: SnapshotSource;
   readonly otlp: OtlpConfig;
-  readonly resource: Config['resource'];
+  readonly resource: ResourceConfig;
   readonly version: string;
   readonly health: OtlpExportHealth;
   readonly log: Logger;

@@ -3,9 +3,8 @@
 // per catalogue entry that has samples, so concurrent renders of different snapshots cannot mix.
 
 import { Registry, type Metric, type RegistryContentType } from 'prom-client';
-import type { Sample } from '../collectors/types.js';
 import { CATALOG, type MetricDef } from '../metrics/catalog.js';
-import type { Snapshot } from '../metrics/collection.js';
+import type { Sample, Snapshot } from '../metrics/sample.js';
 
 export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 export const OPENMETRICS_CONTENT_TYPE = Registry.OPENMETRICS_CONTENT_TYPE;

@@ -28,6 +28,15 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
   return thrown as ConfigError;
 }
 
+const DEFAULT_FLOW = {
+  intervalMs: 30000,
+  maxFlowsPerPass: 250000,
+  seriesBudget: 300,
+  topK: 10,
+  skipAboveUsage: 0,
+  enableAccounting: false,
+};
+
 const DEFAULTS: Config = {
   listen: { host: undefined, port: 9469 },
   metricsPath: '/metrics',
@@ -36,14 +45,8 @@ const DEFAULTS: Config = {
   source: 'auto',
   procPath: '/proc',
   netlinkTimeoutMs: 5000,
-  flow: {
-    intervalMs: 30000,
-    maxFlowsPerPass: 250000,
-    seriesBudget: 300,
-    topK: 10,
-    skipAboveUsage: 0,
-    enableAccounting: false,
-  },
+  collectorOptions: new Map([['flows', DEFAULT_FLOW]]),
+  flow: DEFAULT_FLOW,
   shutdownTimeoutMs: 10000,
   exporters: { prometheus: true, otlp: false },
   otlp: {
@@ -115,6 +118,14 @@ describe('every variable, set to a non-default value', () => {
       K8S_POD_NAME: 'conntrack-exporter-abcde',
       K8S_NAMESPACE_NAME: 'monitoring',
     });
+    const flow = {
+      intervalMs: 12500,
+      maxFlowsPerPass: 1234,
+      seriesBudget: 77,
+      topK: 7,
+      skipAboveUsage: 0.9,
+      enableAccounting: true,
+    };
     expect(config).toEqual({
       listen: { host: '127.0.0.1', port: 9555 },
       metricsPath: '/conntrack',
@@ -123,14 +134,8 @@ describe('every variable, set to a non-default value', () => {
       source: 'procfs',
       procPath: '/host/proc',
       netlinkTimeoutMs: 250,
-      flow: {
-        intervalMs: 12500,
-        maxFlowsPerPass: 1234,
-        seriesBudget: 77,
-        topK: 7,
-        skipAboveUsage: 0.9,
-        enableAccounting: true,
-      },
+      collectorOptions: new Map([['flows', flow]]),
+      flow,
       shutdownTimeoutMs: 2500,
       exporters: { prometheus: false, otlp: true },
       otlp: {

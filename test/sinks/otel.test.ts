@@ -13,7 +13,7 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sample, type Collector, type Sample } from '../../src/collectors/types.js';
+import type { Collector } from '../../src/collectors/types.js';
 import { loadConfig, type Config, type OtlpConfig } from '../../src/config/config.js';
 import {
   CATALOG,
@@ -31,13 +31,13 @@ import {
   flowsByDstPort,
   otlpExportFailures,
 } from '../../src/metrics/catalog.js';
-import { Collection, type Snapshot } from '../../src/metrics/collection.js';
+import { sample, type Sample, type Snapshot, type SnapshotSource } from '../../src/metrics/sample.js';
+import { Collection } from '../../src/scrape/collection.js';
 import {
   OtlpExportHealth,
   buildResource,
   startOtlpPipeline,
   type OtlpPipeline,
-  type SnapshotSource,
 } from '../../src/sinks/otel.js';
 import {
   decodeExport,

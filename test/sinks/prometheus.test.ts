@@ -3,7 +3,7 @@
 // test/golden.test.ts.)
 
 import { describe, expect, it } from 'vitest';
-import type { Sample } from '../../src/collectors/types.js';
+import type { Sample } from '../../src/metrics/sample.js';
 import { CATALOG, FLOW_AGE_BUCKETS } from '../../src/metrics/catalog.js';
 import { renderPrometheus, wantsOpenMetrics } from '../../src/sinks/prometheus.js';
 import { sh } from '../support/netns.js';
