@@ -36,7 +36,10 @@ export function metricTable(): string {
   const rows = CATALOG.map((m) => {
     const labels = m.labels.map((l) => `\`${l}\``).join(', ') || '—';
     const otelAttrs = m.labels.map((l) => OTEL_ATTRIBUTE[l] ?? l).join(', ');
-    const otel = `\`${m.otelName}\` (${m.unit}${otelAttrs ? `; ${otelAttrs}` : ''})`;
+    const otel =
+      m.type === 'gaugehistogram'
+        ? `\`${m.otelName}\`: gauges \`.bucket\` ({flows}; ${otelAttrs ? `${otelAttrs}, ` : ''}le), \`.count\`, \`.sum\` (${m.unit})`
+        : `\`${m.otelName}\` (${m.unit}${otelAttrs ? `; ${otelAttrs}` : ''})`;
     return `| \`${m.name}\` | ${m.type} | ${labels} | ${otel} | ${collectorOf(m)} | ${cell(m.help)} |`;
   });
   return [

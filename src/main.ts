@@ -19,7 +19,7 @@ import {
   renderPrometheus,
   wantsOpenMetrics,
 } from './sinks/prometheus.js';
-import { OtlpExportHealth, startOtlpPipeline } from './sinks/otel.js';
+import { OtlpExportHealth } from './sinks/otlp-health.js';
 import { VERSION } from './version.js';
 
 const USAGE = `Usage: conntrack-exporter [once] [--help] [--version]
@@ -129,8 +129,9 @@ async function serve(config: Config, log: Logger): Promise<number> {
     log,
   });
   for (const c of collectors) c.start?.();
+  // OpenTelemetry is loaded only when OTLP is on: without it the SDK costs no memory (README).
   const otlp = otlpHealth
-    ? startOtlpPipeline({
+    ? (await import('./sinks/otel.js')).startOtlpPipeline({
         source: collection,
         otlp: config.otlp,
         resource: config.resource,

@@ -2,7 +2,11 @@
 // for Prometheus and OpenTelemetry alike. Dashboards, alert rules, the README and both sinks are
 // checked against this file. It knows nothing of the kernel or of how values are collected.
 
-export type MetricType = 'gauge' | 'counter' | 'histogram';
+/**
+ * `gaugehistogram` (OpenMetrics' name): a distribution of what exists now, whose buckets go down
+ * as well as up (docs/metrics.md). There is no cumulative `histogram` in the catalogue.
+ */
+export type MetricType = 'gauge' | 'counter' | 'gaugehistogram';
 
 /**
  * The collector that produces a metric: a name from the collector registry
@@ -10,6 +14,9 @@ export type MetricType = 'gauge' | 'counter' | 'histogram';
  * framework. This layer knows no collector, so it is a plain string here.
  */
 export type CollectorName = string;
+
+/** The series of a gauge histogram (OpenMetrics `gaugehistogram`); none carries the bare name. */
+export const GAUGE_HISTOGRAM_SUFFIXES = ['_bucket', '_gcount', '_gsum'] as const;
 
 export interface MetricDef<L extends string = string> {
   /** Prometheus name (counters end in `_total`). */
@@ -23,7 +30,7 @@ export interface MetricDef<L extends string = string> {
   readonly labels: readonly L[];
   /** Which collector produces it; `exporter` for self-metrics produced by the framework. */
   readonly collector: CollectorName;
-  /** Histogram bucket upper bounds (histograms only). */
+  /** Bucket upper bounds (gauge histograms only). */
   readonly buckets?: readonly number[];
 }
 
@@ -268,7 +275,7 @@ export const flowAgeSeconds = def({
   name: 'conntrack_flow_age_seconds',
   otelName: 'conntrack.flow.age',
   help: `Age of live flows (now minus the timestamp extension's start), by protocol. Absent while nf_conntrack_timestamp is off. ${FROM_PASS}`,
-  type: 'histogram',
+  type: 'gaugehistogram',
   unit: 's',
   labels: ['protocol'],
   collector: 'flows',

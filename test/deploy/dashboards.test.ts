@@ -87,7 +87,7 @@ describe.each([NODE, FLEET])('$file', ({ file, uid }) => {
     }
   });
 
-  it('never rates the flow age histogram (its buckets are gauges of the last pass)', () => {
+  it('never rates the flow age gauge histogram (its buckets are gauges of the last pass)', () => {
     for (const q of collectQueries(dashboard).filter((x) => x.expr.includes('conntrack_flow_age_seconds'))) {
       expect(q.expr).not.toMatch(/\b(rate|irate|increase)\(/);
     }
@@ -395,9 +395,14 @@ const BROKEN: readonly BrokenCase[] = [
     breakIt: setExpr(`node_nf_conntrack_entries{${S}}`),
   },
   {
-    name: 'a histogram suffix on a gauge',
+    name: 'a gauge histogram suffix on a gauge',
     rule: 'metric-catalogue',
-    breakIt: setExpr(`conntrack_entries_count{${S}}`),
+    breakIt: setExpr(`conntrack_entries_gcount{${S}}`),
+  },
+  {
+    name: 'a cumulative histogram series of the flow-age gauge histogram',
+    rule: 'metric-catalogue',
+    breakIt: setExpr(`conntrack_flow_age_seconds_count{${S}}`),
   },
   {
     name: 'a label the metric lacks',

@@ -135,9 +135,9 @@ describe('flow aggregates equal conntrack -L', () => {
 
   it('ages fall within the test elapsed time', () => {
     const elapsed = (Date.now() - started) / 1000;
-    const count = sumOf(samples, 'conntrack_flow_age_seconds_count');
+    const count = sumOf(samples, 'conntrack_flow_age_seconds_gcount');
     expect(count).toBe(flows.length);
-    expect(sumOf(samples, 'conntrack_flow_age_seconds_sum') / count).toBeLessThanOrEqual(elapsed);
+    expect(sumOf(samples, 'conntrack_flow_age_seconds_gsum') / count).toBeLessThanOrEqual(elapsed);
     const inf = sumOf(samples, 'conntrack_flow_age_seconds_bucket', { le: '+Inf' });
     expect(inf).toBe(count);
     // Every flow was created after `started`: the bucket just above the elapsed time holds them all.
@@ -183,7 +183,7 @@ describe('flows without acct and timestamp', () => {
       expect(sumOf(samples, 'conntrack_flows')).toBe(5);
       expect(select(samples, 'conntrack_flow_bytes')).toEqual([]);
       expect(select(samples, 'conntrack_flow_packets')).toEqual([]);
-      expect(select(samples, 'conntrack_flow_age_seconds_count')).toEqual([]);
+      expect(select(samples, 'conntrack_flow_age_seconds_gcount')).toEqual([]);
       expect(select(samples, 'conntrack_flow_bytes_by_dst_port')).toEqual([]);
     } finally {
       await ns.destroy();
@@ -211,7 +211,7 @@ describe('flow pass options', () => {
       t.kill('SIGKILL');
       const after = parseExposition((await runOnce(ns)).stdout);
       expect(sumOf(after, 'conntrack_flow_bytes', { direction: 'original' })).toBe(3 * (100 + 28));
-      expect(sumOf(after, 'conntrack_flow_age_seconds_count')).toBe(3);
+      expect(sumOf(after, 'conntrack_flow_age_seconds_gcount')).toBe(3);
     } finally {
       await ns.destroy();
     }
