@@ -3,7 +3,7 @@
 import type { EnabledCollector } from '../config/config.js';
 import { cpuStatsCollector } from './cpu-stats.js';
 import { expectStatsCollector } from './expect-stats.js';
-import { flowCollector, type FlowOptions } from './flows.js';
+import { flowCollector, type FlowOptions } from '../flows/collector.js';
 import { netnsCollector } from './netns.js';
 import { sysctlCollector } from './sysctl.js';
 import { tableCollector } from './table.js';

@@ -1,0 +1,269 @@
+// Layer: collectors (flows). The flows collector: passes on their own interval, off the scrape
+// path, never overlapping; scrapes read the last completed pass. A pass reads at most its budget
+// of flows, continuing the table walk where the previous pass stopped (walk.ts); a sample is
+// scaled to the table's exact entry count (CT_GET_STATS), and a table that fits the budget is
+// read whole and counted exactly. Aggregates are served only while younger than the maximum age;
+// a failed pass drops them at once. Optionally, passes are skipped while the table is above a
+// usage threshold (the old aggregates then age out, they are never made to look fresh).
+
+import { performance } from 'node:perf_hooks';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ExporterError } from '../errors.js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log.js';
+import {
+  flowPassDecoded,
+  flowPassDuration,
+  flowPassEnd,
+  flowPasses,
+  flowPassSamplingRatio,
+  flowPassScanned,
+  flowSeriesFolded,
+  flowWalks,
+} from '../metrics/catalog.js';
+import {
+  sample,
+  type Collector,
+  type CollectorContext,
+  type CollectResult,
+  type Sample,
+} from '../collectors/types.js';
+import { FlowsStaleError, FlowsUnavailableError } from './errors.js';
+import { fromPlain } from './plain.js';
+import {
+  InlinePassRunner,
+  spawnFlowWorker,
+  workerFile,
+  WorkerPassRunner,
+  type PassRunner,
+} from './runner.js';
+import { WALK_STARTS, type PassRequest, type WalkStart } from './walk.js';
+
+/** The flow settings of the configuration, and where to log. */
+export type FlowOptions = Config['flow'] & {
+  readonly log: Logger;
+  /** How pass threads are made (tests); by default the compiled worker, else passes run inline. */
+  readonly runner?: () => PassRunner;
+};
+
+export interface FlowCollector extends Collector {
+  /** Runs one pass now (used by `once` and tests). */
+  runOnce(): Promise<void>;
+}
+
+type PassOutcome = 'ok' | 'error' | 'skipped';
+
+interface LastPass {
+  readonly samples: Sample[];
+  /** performance.now() when it ended; undefined for a failed pass. */
+  readonly endedAt?: number;
+  readonly error?: Error;
+}
+
+/** Tables up to this many entries (when within the budget) are read on the main thread. */
+export const INLINE_MAX_FLOWS = 10_000;
+
+/** Longest a pass may run: its interval, but never less than twice the netlink timeout. */
+export function passDeadlineMs(intervalMs: number, timeoutMs: number): number {
+  return Math.max(intervalMs, 2 * timeoutMs);
+}
+
+/** The default maximum age of a pass's aggregates: three flow intervals. */
+export function maxAgeMs(options: Pick<FlowOptions, 'intervalMs' | 'maxAgeMs'>): number {
+  return options.maxAgeMs > 0 ? options.maxAgeMs : 3 * options.intervalMs;
+}
+
+async function readBuckets(procPath: string): Promise<number | undefined> {
+  try {
+    const n = Number(
+      (await readFile(join(procPath, 'sys/net/netfilter/nf_conntrack_buckets'), 'utf8')).trim(),
+    );
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function flowCollector(ctx: CollectorContext, options: FlowOptions): FlowCollector {
+  let last: LastPass | undefined;
+  let skippedSince = 0;
+  let running: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const passes: Record<PassOutcome, number> = { ok: 0, error: 0, skipped: 0 };
+  const walks = Object.fromEntries(WALK_STARTS.map((r) => [r, 0])) as Record<WalkStart, number>;
+  const maxAge = maxAgeMs(options);
+  let runner: PassRunner | undefined;
+
+  const inline = new InlinePassRunner(ctx.timeoutMs);
+
+  /**
+   * A small table that fits the budget is read inline, on this thread: a few milliseconds of
+   * decoding per event-loop turn, and no thread (nor its memory) at all. Anything bigger goes to
+   * the flow worker, which keeps the walk between passes.
+   */
+  async function passRunner(entries: number): Promise<PassRunner> {
+    if (!options.runner && entries <= Math.min(options.maxFlowsPerPass, INLINE_MAX_FLOWS)) {
+      const held = runner;
+      runner = undefined;
+      await held?.close();
+      return inline;
+    }
+    if (!runner) {
+      const file = workerFile();
+      runner =
+        options.runner?.() ?? (file ? new WorkerPassRunner(spawnFlowWorker(file), ctx.timeoutMs) : inline);
+    }
+    return runner;
+  }
+
+  async function enableAccounting(): Promise<void> {
+    for (const name of ['nf_conntrack_acct', 'nf_conntrack_timestamp']) {
+      try {
+        // A sysctl write in this netns; it affects only entries created from now on.
+        await writeFile(join(ctx.procPath, 'sys/net/netfilter', name), '1\n');
+        options.log.info({ sysctl: name }, 'enabled by CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING');
+      } catch (err) {
+        options.log.warn(
+          { sysctl: name, err: (err as Error).message },
+          'could not enable; byte/age metrics stay absent',
+        );
+      }
+    }
+  }
+  const accountingReady = options.enableAccounting && ctx.netlink ? enableAccounting() : Promise.resolve();
+
+  async function pass(): Promise<void> {
+    await accountingReady;
+    if (!ctx.netlink) throw new FlowsUnavailableError();
+    const stats = await ctx.client.globalStats();
+    const entries = stats.entries ?? 0;
+    if (
+      options.skipAboveUsage > 0 &&
+      stats.maxEntries &&
+      entries / stats.maxEntries > options.skipAboveUsage
+    ) {
+      passes.skipped += 1;
+      skippedSince += 1;
+      options.log.debug(
+        { entries, limit: stats.maxEntries },
+        'flow pass skipped: table above the usage threshold',
+      );
+      return;
+    }
+    const started = performance.now();
+    const buckets = await readBuckets(ctx.procPath);
+    const request: PassRequest = {
+      budget: options.maxFlowsPerPass,
+      entries,
+      ...(buckets !== undefined && { buckets }),
+      nowNs: Date.now() * 1e6,
+      topK: options.topK,
+      seriesBudget: options.seriesBudget,
+    };
+    const report = await (
+      await passRunner(entries)
+    ).run(request, passDeadlineMs(options.intervalMs, ctx.timeoutMs));
+    for (const reason of report.starts) walks[reason] += 1;
+    ctx.client.countMalformed(report.output.malformed);
+    const samples = report.output.samples.map(fromPlain);
+    const seconds = (performance.now() - started) / 1000;
+    const ratio = report.complete || entries === 0 ? 1 : Math.min(1, report.decoded / entries);
+    samples.push(
+      sample(flowPassDuration, {}, seconds),
+      sample(flowPassEnd, {}, Date.now() / 1000),
+      sample(flowPassScanned, {}, report.read),
+      sample(flowPassDecoded, {}, report.decoded),
+      sample(flowPassSamplingRatio, {}, ratio),
+      sample(flowSeriesFolded, {}, report.output.folded),
+    );
+    passes.ok += 1;
+    skippedSince = 0;
+    last = { samples, endedAt: performance.now() };
+    options.log.debug(
+      {
+        read: report.read,
+        decoded: report.decoded,
+        duplicates: report.duplicates,
+        complete: report.complete,
+        seconds,
+      },
+      'flow pass done',
+    );
+  }
+
+  function runPass(): Promise<void> {
+    running ??= pass()
+      .catch((err: unknown) => {
+        passes.error += 1;
+        const error = err instanceof Error ? err : new Error(String(err));
+        // A failing pass is reported as failing: its aggregates are absent, not the old ones.
+        last = { samples: [], error };
+        options.log.warn({ err: error.message, code: (error as { code?: string }).code }, 'flow pass failed');
+      })
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  }
+
+  function schedule(): void {
+    if (stopped) return;
+    const started = Date.now();
+    void runPass().then(() => {
+      if (stopped) return;
+      timer = setTimeout(schedule, Math.max(0, options.intervalMs - (Date.now() - started)));
+    });
+  }
+
+  function current(): { samples: readonly Sample[]; error?: Error } {
+    if (!last) {
+      return {
+        samples: [],
+        error: ctx.netlink
+          ? new ExporterError('ERR_FLOWS_PENDING', 'no flow pass has completed yet')
+          : new FlowsUnavailableError(),
+      };
+    }
+    if (last.endedAt !== undefined) {
+      const age = performance.now() - last.endedAt;
+      if (age > maxAge) {
+        const why =
+          skippedSince > 0
+            ? `${skippedSince} passes skipped above the usage threshold since`
+            : 'no pass finished since';
+        return { samples: [], error: new FlowsStaleError(age, maxAge, why) };
+      }
+    }
+    return last;
+  }
+
+  return {
+    name: 'flows',
+    runOnce: runPass,
+    start(): void {
+      schedule();
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+      await runner?.close();
+    },
+    collect(): Promise<CollectResult> {
+      const counters = [
+        ...(Object.keys(passes) as PassOutcome[]).map((result) =>
+          sample(flowPasses, { result }, passes[result]),
+        ),
+        ...WALK_STARTS.map((reason) => sample(flowWalks, { reason }, walks[reason])),
+      ];
+      const { samples, error } = current();
+      return Promise.resolve({
+        samples: [...samples, ...counters],
+        source: 'netlink',
+        ...(error && { error }),
+      });
+    },
+  };
+}
