@@ -95,7 +95,7 @@ export const VARIABLES: Readonly<Record<string, VarSpec>> = {
   },
   CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: {
     type: 'integer',
-    default: 250000,
+    default: 100000,
     minimum: 1,
     maximum: 100000000,
     valid: 'an integer from 1 to 100000000',

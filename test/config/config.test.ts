@@ -38,7 +38,7 @@ const DEFAULTS: Config = {
   netlinkTimeoutMs: 5000,
   flow: {
     intervalMs: 30000,
-    maxFlowsPerPass: 250000,
+    maxFlowsPerPass: 100000,
     maxAgeMs: 0,
     seriesBudget: 300,
     topK: 10,
