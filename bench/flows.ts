@@ -136,8 +136,19 @@ async function observe(
   };
 }
 
+/** Node flags the image runs the exporter with (the Dockerfile's CMD), so the bench measures that. */
+async function imageNodeFlags(): Promise<string[]> {
+  const dockerfile = await readFile(`${DIST}../../Dockerfile`, 'utf8').catch(() => '');
+  const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
+  if (!cmd) return [];
+  const argv = JSON.parse(cmd) as string[];
+  const script = argv.findIndex((a) => a.endsWith('cli.js'));
+  return script > 1 ? argv.slice(1, script) : [];
+}
+const NODE_FLAGS = await imageNodeFlags();
+
 function exporter(ns: Netns, port: number, env: Record<string, string> = {}): ChildProcess {
-  return ns.spawn(NODE, [CLI], {
+  return ns.spawn(NODE, [...NODE_FLAGS, CLI], {
     PATH: process.env.PATH,
     CONNTRACK_EXPORTER_LISTEN_ADDRESS: `127.0.0.1:${port}`,
     CONNTRACK_EXPORTER_LOG_LEVEL: 'warn',
@@ -349,6 +360,7 @@ export async function benchPart(argv: readonly string[]): Promise<void> {
   console.log(
     `flows bench: kernel ${kernel}, node ${process.version}, ${cpus().length} CPUs, ${new Date().toISOString()}`,
   );
+  console.log(`exporter runs as the image does: node ${[...NODE_FLAGS, 'dist/src/cli.js'].join(' ')}`);
   foldZones();
   const current = Number((await readFile('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8')).trim());
   const needed = Math.max(current, Math.ceil(Math.max(...args.sizes) * 1.2));

@@ -132,12 +132,20 @@ export class WorkerPassRunner implements PassRunner {
 export class InlinePassRunner implements PassRunner {
   constructor(private readonly timeoutMs: number) {}
 
-  run(request: PassRequest): Promise<PassReport> {
+  run(request: PassRequest, deadlineMs: number): Promise<PassReport> {
     return new Promise<PassReport>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        walker.close();
+        reject(new FlowPassDeadlineError(deadlineMs));
+      }, deadlineMs);
       const walker: FlowWalker = new FlowWalker(
         { timeoutMs: this.timeoutMs },
         {
-          report: (r) => (r.kind === 'report' ? resolve(r) : reject(r.error)),
+          report: (r) => {
+            clearTimeout(timer);
+            if (r.kind === 'report') resolve(r);
+            else reject(r.error);
+          },
           awaitNext: () => undefined,
         },
       );
