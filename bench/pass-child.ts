@@ -58,7 +58,6 @@ async function passes(budget: number, n: number): Promise<void> {
     {
       intervalMs: 60_000,
       maxFlowsPerPass: budget,
-      maxAgeMs: 0,
       seriesBudget: Number(VARIABLES.CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET?.default),
       topK: Number(VARIABLES.CONNTRACK_EXPORTER_FLOW_TOP_K?.default),
       skipAboveUsage: 0,

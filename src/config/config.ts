@@ -102,15 +102,6 @@ export const VARIABLES: Readonly<Record<string, VarSpec>> = {
     description:
       'Flows a pass reads at most (its budget); a bigger table is read in stretches, each pass continuing where the last stopped, and aggregates are scaled to the entry count.',
   },
-  CONNTRACK_EXPORTER_FLOW_MAX_AGE_SECONDS: {
-    type: 'number',
-    default: 0,
-    minimum: 0,
-    maximum: 864000,
-    valid: 'a number of seconds from 0 to 864000 (0: three flow intervals)',
-    description:
-      'Flow aggregates older than this are no longer served (absent, the collector failing); 0 means three flow intervals.',
-  },
   CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET: {
     type: 'integer',
     default: 300,
@@ -290,8 +281,6 @@ export interface Config {
   readonly flow: {
     readonly intervalMs: number;
     readonly maxFlowsPerPass: number;
-    /** 0: three intervals. */
-    readonly maxAgeMs: number;
     readonly seriesBudget: number;
     readonly topK: number;
     readonly skipAboveUsage: number;
@@ -456,7 +445,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     flow: {
       intervalMs: Math.round(num('CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS') * 1000),
       maxFlowsPerPass: num('CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS'),
-      maxAgeMs: Math.round(num('CONNTRACK_EXPORTER_FLOW_MAX_AGE_SECONDS') * 1000),
       seriesBudget: num('CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET'),
       topK: num('CONNTRACK_EXPORTER_FLOW_TOP_K'),
       skipAboveUsage: num('CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE'),

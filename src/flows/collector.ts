@@ -2,7 +2,7 @@
 // path, never overlapping; scrapes read the last completed pass. A pass reads at most its budget
 // of flows, continuing the table walk where the previous pass stopped (walk.ts); a sample is
 // scaled to the table's exact entry count (CT_GET_STATS), and a table that fits the budget is
-// read whole and counted exactly. Aggregates are served only while younger than the maximum age;
+// read whole and counted exactly. Aggregates are served only while younger than three intervals;
 // a failed pass drops them at once. Optionally, passes are skipped while the table is above a
 // usage threshold (the old aggregates then age out, they are never made to look fresh).
 
@@ -43,6 +43,8 @@ import { WALK_STARTS, type PassRequest, type WalkStart } from './walk.js';
 /** The flow settings of the configuration, and where to log. */
 export type FlowOptions = Config['flow'] & {
   readonly log: Logger;
+  /** How long a pass's aggregates are served; by default three flow intervals. */
+  readonly maxAgeMs?: number;
   /** How pass threads are made (tests); by default the compiled worker, else passes run inline. */
   readonly runner?: () => PassRunner;
 };
@@ -71,7 +73,7 @@ export function passDeadlineMs(intervalMs: number, timeoutMs: number): number {
 
 /** The default maximum age of a pass's aggregates: three flow intervals. */
 export function maxAgeMs(options: Pick<FlowOptions, 'intervalMs' | 'maxAgeMs'>): number {
-  return options.maxAgeMs > 0 ? options.maxAgeMs : 3 * options.intervalMs;
+  return options.maxAgeMs ?? 3 * options.intervalMs;
 }
 
 async function readBuckets(procPath: string): Promise<number | undefined> {

@@ -39,7 +39,6 @@ const DEFAULTS: Config = {
   flow: {
     intervalMs: 30000,
     maxFlowsPerPass: 100000,
-    maxAgeMs: 0,
     seriesBudget: 300,
     topK: 10,
     skipAboveUsage: 0,
@@ -96,7 +95,6 @@ describe('every variable, set to a non-default value', () => {
       CONNTRACK_EXPORTER_NETLINK_TIMEOUT_SECONDS: '0.25',
       CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: '12.5',
       CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: '1234',
-      CONNTRACK_EXPORTER_FLOW_MAX_AGE_SECONDS: '45',
       CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET: '77',
       CONNTRACK_EXPORTER_FLOW_TOP_K: '7',
       CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE: '0.9',
@@ -128,7 +126,6 @@ describe('every variable, set to a non-default value', () => {
       flow: {
         intervalMs: 12500,
         maxFlowsPerPass: 1234,
-        maxAgeMs: 45000,
         seriesBudget: 77,
         topK: 7,
         skipAboveUsage: 0.9,

@@ -59,7 +59,6 @@ function collector(runner: PassRunner, extra: Partial<FlowOptions> = {}) {
     {
       intervalMs: 60_000,
       maxFlowsPerPass: 100,
-      maxAgeMs: 0,
       seriesBudget: 300,
       topK: 10,
       skipAboveUsage: 0,
@@ -123,7 +122,7 @@ describe('the flows collector', () => {
   });
 
   it('defaults: the maximum age is three intervals; the deadline the interval, at least twice the timeout', () => {
-    expect(maxAgeMs({ intervalMs: 30_000, maxAgeMs: 0 })).toBe(90_000);
+    expect(maxAgeMs({ intervalMs: 30_000 })).toBe(90_000);
     expect(maxAgeMs({ intervalMs: 30_000, maxAgeMs: 45_000 })).toBe(45_000);
     expect(passDeadlineMs(30_000, 5000)).toBe(30_000);
     expect(passDeadlineMs(1000, 5000)).toBe(10_000);
