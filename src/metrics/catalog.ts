@@ -49,6 +49,7 @@ export const OTEL_ATTRIBUTE: Readonly<Record<string, string>> = {
   collector: 'conntrack.collector',
   source: 'conntrack.source',
   result: 'conntrack.result',
+  reason: 'conntrack.reason',
   netns: 'conntrack.netns',
   pod_uid: 'k8s.pod.uid',
   version: 'service.version',
@@ -205,7 +206,8 @@ export const timeoutSeconds = def({
 
 // ---- flows (values from the last completed flow pass) ----------------------------------------
 
-const FROM_PASS = 'From the last completed flow pass (sampled and scaled beyond the per-pass cap).';
+const FROM_PASS =
+  'From the last completed flow pass (beyond the per-pass budget a sample, scaled to the exact entry count); absent once older than the maximum age.';
 
 export const flows = def({
   name: 'conntrack_flows',
@@ -367,7 +369,7 @@ export const flowPassEnd = def({
 export const flowPassScanned = def({
   name: 'conntrack_flow_pass_flows_scanned',
   otelName: 'conntrack.flow.pass.flows_scanned',
-  help: 'Flows the kernel returned in the last completed flow pass.',
+  help: 'Flow messages the last completed flow pass read: its sample, read from where the previous pass stopped (the whole table when it fits the budget).',
   type: 'gauge',
   unit: '{flows}',
   labels: [],
@@ -387,7 +389,7 @@ export const flowPassDecoded = def({
 export const flowPassSamplingRatio = def({
   name: 'conntrack_flow_pass_sampling_ratio',
   otelName: 'conntrack.flow.pass.sampling_ratio',
-  help: 'Flows decoded divided by flows scanned in the last completed pass (1 means every flow was decoded).',
+  help: 'Flows decoded divided by the table entries in the last completed pass: the share of the table the aggregates are scaled from (1 means every flow was read).',
   type: 'gauge',
   unit: '1',
   labels: [],
@@ -401,6 +403,16 @@ export const flowSeriesFolded = def({
   type: 'gauge',
   unit: '{series}',
   labels: [],
+  collector: 'flows',
+});
+
+export const flowWalks = def({
+  name: 'conntrack_flow_walks_total',
+  otelName: 'conntrack.flow.walks',
+  help: 'Fresh walks of the table that flow passes started, by reason: new (first pass, or after a failed one), fits (the table fits the per-pass budget: read whole), resize (the hash table was resized), end (the walk reached the end of the table and wrapped around).',
+  type: 'counter',
+  unit: '{walks}',
+  labels: ['reason'],
   collector: 'flows',
 });
 
@@ -542,6 +554,7 @@ export const FLOW_METRICS: readonly MetricDef[] = [
   flowPassSamplingRatio,
   flowSeriesFolded,
   flowPasses,
+  flowWalks,
 ];
 
 /** Every metric, in exposition order. */

@@ -51,6 +51,7 @@ const NOT_ON_DASHBOARDS: Readonly<Record<string, string>> = {
   conntrack_stat_error_total: 'ICMP errors not related to a flow: noise for table health',
   conntrack_expect_stat_new_total: 'the panel shows create/delete; new duplicates create',
   conntrack_otlp_export_failures_total: 'OTLP push health belongs to the OpenTelemetry pipeline',
+  conntrack_flow_walks_total: 'how the flow walk restarts: a diagnostic of the pass, not of the table',
 };
 
 describe.each([NODE, FLEET])('$file', ({ file, uid }) => {
