@@ -155,7 +155,9 @@ const renderedKinds = [
   { apiVersion: 'v1', kind: 'ServiceAccount' },
   { apiVersion: 'v1', kind: 'Service' },
   { apiVersion: 'v1', kind: 'ConfigMap' },
+  { apiVersion: 'v1', kind: 'Secret' },
   { apiVersion: 'apps/v1', kind: 'DaemonSet' },
+  { apiVersion: 'cert-manager.io/v1', kind: 'Certificate' },
   { apiVersion: MONITORING_API, kind: 'ServiceMonitor' },
   { apiVersion: MONITORING_API, kind: 'PodMonitor' },
   { apiVersion: MONITORING_API, kind: 'PrometheusRule' },
@@ -609,6 +611,237 @@ describe('chart values', () => {
     expect(asDaemonSet(off).spec.template.spec.hostPID).toBe(false);
     expect(envOf(off).get('CONNTRACK_EXPORTER_COLLECTORS')?.value).not.toContain('netns');
     expect(failure(['config.collectors={table,netns}'])).toContain('set perNamespace.enabled=true');
+  });
+});
+
+describe('chart web: TLS, authentication and the listen address', () => {
+  const render = (opts: RenderOptions): RenderedObject[] => renderChart(withOperator(opts));
+  const failure = (setJson: string[], set: string[] = []): string => {
+    const r = renderRaw(withOperator({ setJson, set }));
+    expect(r.status, `rendering with ${[...setJson, ...set].join(' ')} should fail`).not.toBe(0);
+    return r.stderr;
+  };
+  const HASH = '$2y$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W';
+  const TLS_SECRET = ['web={"tls":{"enabled":true,"secretName":"exporter-tls"}}'];
+  /** What every chart-written TLS web configuration holds: the mounted key pair, TLS 1.2 at least. */
+  const SERVER_CERT = {
+    cert_file: '/etc/conntrack-exporter/tls/tls.crt',
+    key_file: '/etc/conntrack-exporter/tls/tls.key',
+    min_version: 'TLS12',
+  };
+  const MUTUAL = {
+    tls: {
+      enabled: true,
+      certManager: { enabled: true, issuerRef: { name: 'cluster-ca' } },
+      clientAuthType: 'RequireAndVerifyClientCert',
+      clientCASecret: { name: 'prometheus-client-ca' },
+    },
+    basicAuth: { users: { prometheus: HASH } },
+    headers: { 'Strict-Transport-Security': 'max-age=31536000' },
+    scrape: {
+      tlsConfig: {
+        ca: { secret: { name: 'conntrack-exporter-tls', key: 'ca.crt' } },
+        cert: { secret: { name: 'prometheus-client-cert', key: 'tls.crt' } },
+        keySecret: { name: 'prometheus-client-cert', key: 'tls.key' },
+        serverName: 'conntrack-exporter.monitoring.svc',
+      },
+      basicAuth: {
+        username: { name: 'conntrack-exporter-scrape', key: 'username' },
+        password: { name: 'conntrack-exporter-scrape', key: 'password' },
+      },
+    },
+  };
+
+  /** The file a path in the container resolves to: the Secret and key mounted there. */
+  function mountedSecretKey(ds: KubeObject, path: string): { secret: string; key: string } | undefined {
+    const shape = asDaemonSet(ds);
+    const mounts = (
+      exporterContainer(shape) as unknown as { volumeMounts?: { name: string; mountPath: string }[] }
+    ).volumeMounts;
+    const volumes = (
+      shape.spec.template.spec as unknown as {
+        volumes?: {
+          name: string;
+          secret?: { secretName: string; items?: { key: string; path: string }[] };
+        }[];
+      }
+    ).volumes;
+    for (const m of mounts ?? []) {
+      if (!path.startsWith(`${m.mountPath}/`)) continue;
+      const file = path.slice(m.mountPath.length + 1);
+      const secret = volumes?.find((v) => v.name === m.name)?.secret;
+      if (!secret) return undefined;
+      const item = secret.items?.find((i) => i.path === file);
+      return { secret: secret.secretName, key: item ? item.key : file };
+    }
+    return undefined;
+  }
+
+  function webConfigOf(objects: RenderedObject[]): { file: Values; ds: KubeObject } {
+    const ds = one(objects, 'DaemonSet');
+    const path = envOf(ds).get('CONNTRACK_EXPORTER_WEB_CONFIG_FILE')?.value;
+    expect(path).toBeDefined();
+    const at = mountedSecretKey(ds, path!);
+    expect(at).toBeDefined();
+    const secret = one(objects, 'Secret', at!.secret) as KubeObject & { stringData: Record<string, string> };
+    return { file: parse(secret.stringData[at!.key]!, YAML_11) as Values, ds };
+  }
+
+  const monitorEndpoint = (objects: RenderedObject[], kind = 'ServiceMonitor'): Values => {
+    const spec = one(objects, kind).spec as { endpoints?: Values[]; podMetricsEndpoints?: Values[] };
+    return (spec.endpoints ?? spec.podMetricsEndpoints)![0]!;
+  };
+
+  it('is off by default: plain HTTP, no web configuration, no Secret, HTTP probes', () => {
+    const objects = render({});
+    const ds = one(objects, 'DaemonSet');
+    expect(envOf(ds).has('CONNTRACK_EXPORTER_WEB_CONFIG_FILE')).toBe(false);
+    expect(kinds(objects)).not.toContain('Secret');
+    expect(monitorEndpoint(objects)).toMatchObject({ scheme: 'http' });
+    const notes = renderNotes().stdout;
+    expect(notes).toContain('every node serves http://<node-ip>:9469/metrics');
+    expect(notes).toContain('on every address of the node');
+    expect(notes).toContain('no NetworkPolicy');
+    expect(monitorEndpoint(objects).tlsConfig).toBeUndefined();
+    expect(exporterContainer(asDaemonSet(ds)).livenessProbe?.httpGet).toEqual({
+      path: '/healthz',
+      port: 'metrics',
+    });
+  });
+
+  it('TLS from a Secret: the web config names the mounted certificate, probes and ServiceMonitor use HTTPS', async () => {
+    const objects = render({ setJson: TLS_SECRET });
+    expect(await schemaProblems(objects)).toEqual([]);
+    const { file, ds } = webConfigOf(objects);
+    expect(file).toEqual({ tls_server_config: { ...SERVER_CERT, client_auth_type: 'NoClientCert' } });
+    const tls = file.tls_server_config as Record<string, string>;
+    expect(mountedSecretKey(ds, tls.cert_file!)).toEqual({ secret: 'exporter-tls', key: 'tls.crt' });
+    expect(mountedSecretKey(ds, tls.key_file!)).toEqual({ secret: 'exporter-tls', key: 'tls.key' });
+    const c = exporterContainer(asDaemonSet(ds));
+    expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics', scheme: 'HTTPS' });
+    expect(c.readinessProbe?.httpGet?.scheme).toBe('HTTPS');
+    expect(daemonSetViolations(ds, 'netlink')).toEqual([]);
+    expect(monitorEndpoint(objects)).toMatchObject({
+      scheme: 'https',
+      tlsConfig: {
+        ca: { secret: { name: 'exporter-tls', key: 'ca.crt' } },
+        serverName: 'conntrack-exporter.monitoring.svc',
+      },
+    });
+    expect(monitorEndpoint(objects).basicAuth).toBeUndefined();
+    expect(kinds(objects)).not.toContain('Certificate');
+    const notes = renderNotes({ setJson: TLS_SECRET }).stdout;
+    expect(notes).toContain('every node serves https://<node-ip>:9469/metrics');
+    expect(notes).not.toContain('no NetworkPolicy');
+    if ('CONNTRACK_EXPORTER_WEB_CONFIG_FILE' in VARIABLES) {
+      expect(loadConfig(containerEnv(ds)).listen.port).toBe(9469);
+    }
+  });
+
+  it('mutual TLS, basic auth and cert-manager: Certificate, client CA, TCP probes, credentials in the monitors', async () => {
+    const setJson = [`web=${JSON.stringify(MUTUAL)}`];
+    const objects = render({ setJson });
+    expect(await schemaProblems(objects)).toEqual([]);
+    const { file, ds } = webConfigOf(objects);
+    expect(file).toEqual({
+      tls_server_config: {
+        ...SERVER_CERT,
+        client_auth_type: 'RequireAndVerifyClientCert',
+        client_ca_file: '/etc/conntrack-exporter/client-ca/ca.crt',
+      },
+      http_server_config: { headers: { 'Strict-Transport-Security': 'max-age=31536000' } },
+      basic_auth_users: { prometheus: HASH },
+    });
+    const cert = one(objects, 'Certificate');
+    expect(cert.spec).toMatchObject({
+      secretName: 'conntrack-exporter-tls',
+      issuerRef: { name: 'cluster-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' },
+      dnsNames: ['conntrack-exporter.monitoring.svc', 'conntrack-exporter.monitoring.svc.cluster.local'],
+    });
+    expect(mountedSecretKey(ds, '/etc/conntrack-exporter/tls/tls.crt')).toEqual({
+      secret: 'conntrack-exporter-tls',
+      key: 'tls.crt',
+    });
+    expect(mountedSecretKey(ds, '/etc/conntrack-exporter/client-ca/ca.crt')).toEqual({
+      secret: 'prometheus-client-ca',
+      key: 'ca.crt',
+    });
+    // The kubelet has no client certificate: TCP probes, which the policy allows only here.
+    const c = exporterContainer(asDaemonSet(ds));
+    expect(c.livenessProbe).toMatchObject({ tcpSocket: { port: 'metrics' } });
+    expect(c.readinessProbe).toMatchObject({ tcpSocket: { port: 'metrics' } });
+    expect(daemonSetViolations(ds, 'netlink')).toEqual([]);
+    expect(monitorEndpoint(objects)).toMatchObject({ scheme: 'https', ...MUTUAL.scrape });
+    const lint = lintChart({ setJson });
+    expect(lint.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+    expect(lint.status).toBe(0);
+    const pod = render({ setJson, set: ['serviceMonitor.enabled=false', 'podMonitor.enabled=true'] });
+    expect(monitorEndpoint(pod, 'PodMonitor')).toMatchObject({ scheme: 'https', ...MUTUAL.scrape });
+  });
+
+  it('an existing Secret holds the whole file; the chart writes none', () => {
+    const objects = render({
+      setJson: [
+        'web={"existingSecret":"my-web-config","existingSecretKey":"config.yml","tls":{"enabled":true,"secretName":"exporter-tls"}}',
+      ],
+    });
+    const ds = one(objects, 'DaemonSet');
+    const path = envOf(ds).get('CONNTRACK_EXPORTER_WEB_CONFIG_FILE')?.value;
+    expect(mountedSecretKey(ds, path!)).toEqual({ secret: 'my-web-config', key: 'config.yml' });
+    expect(kinds(objects)).not.toContain('Secret');
+    expect(monitorEndpoint(objects)).toMatchObject({ scheme: 'https' });
+  });
+
+  it('config.listenOnHostIP listens on the node address from the downward API only', () => {
+    const ds = one(render({ set: ['config.listenOnHostIP=true'] }), 'DaemonSet');
+    const env = envOf(ds);
+    expect(env.get('CONNTRACK_EXPORTER_LISTEN_ADDRESS')?.value).toBe('$(K8S_HOST_IP):9469');
+    expect(env.get('K8S_HOST_IP')?.valueFrom?.fieldRef?.fieldPath).toBe('status.hostIP');
+    const names = [...env.keys()];
+    expect(names.indexOf('K8S_HOST_IP')).toBeLessThan(names.indexOf('CONNTRACK_EXPORTER_LISTEN_ADDRESS'));
+    expect(loadConfig(containerEnv(ds)).listen).toEqual({ host: '10.0.0.7', port: 9469 });
+  });
+
+  it('refuses web settings that cannot work', () => {
+    expect(failure(['web={"tls":{"enabled":true}}'])).toContain('web.tls.enabled needs web.tls.secretName');
+    expect(
+      failure([
+        'web={"tls":{"enabled":true,"secretName":"s","certManager":{"enabled":true,"issuerRef":{"name":"i"}}}}',
+      ]),
+    ).toContain('not both');
+    expect(failure(['web={"tls":{"enabled":true,"certManager":{"enabled":true}}}'])).toContain(
+      'issuerRef.name',
+    );
+    expect(failure(['web={"tls":{"clientAuthType":"RequireAnyClientCert"}}'])).toContain(
+      'needs web.tls.enabled',
+    );
+    expect(
+      failure(
+        ['web={"tls":{"enabled":true,"secretName":"s","clientAuthType":"RequireAndVerifyClientCert"}}'],
+        ['serviceMonitor.enabled=false'],
+      ),
+    ).toContain('web.tls.clientCASecret.name');
+    expect(
+      failure(['web={"tls":{"enabled":true,"secretName":"s","clientAuthType":"RequireAnyClientCert"}}']),
+    ).toContain('cert and keySecret for Prometheus');
+    expect(failure([`web={"basicAuth":{"users":{"p":"${HASH}"}}}`])).toContain('set web.scrape.basicAuth');
+    expect(failure([`web={"existingSecret":"x","basicAuth":{"users":{"p":"${HASH}"}}}`])).toContain(
+      'web.existingSecret is the whole web configuration file',
+    );
+    expect(failure(['web={"scrape":{"basicAuth":{"username":{"name":"a","key":"b"}}}}'])).toContain(
+      'the exporter asks for none',
+    );
+    expect(failure([], ['config.listenOnHostIP=true', 'config.listenHost=10.0.0.1'])).toContain('not both');
+    // The schema: a password instead of a bcrypt hash, an unknown client auth type.
+    expect(failure(['web={"basicAuth":{"users":{"p":"secret"}}}'])).toContain("at '/web/basicAuth/users/p'");
+    expect(failure(['web={"tls":{"clientAuthType":"Require"}}'])).toContain("at '/web/tls/clientAuthType'");
+  });
+
+  it('the policy allows a TCP probe only where client certificates are required', () => {
+    const ds = one(render({}), 'DaemonSet');
+    const tcp = structuredClone(ds);
+    exporterContainer(asDaemonSet(tcp)).livenessProbe = { tcpSocket: { port: 'metrics' } };
+    expect(daemonSetViolations(tcp, 'netlink')).toEqual(['livenessProbe must be an HTTP probe']);
   });
 });
 

@@ -13,9 +13,9 @@ interface EnvVar {
   valueFrom?: { fieldRef?: { fieldPath?: string }; secretKeyRef?: { name?: string; key?: string } };
 }
 interface Probe {
-  httpGet?: { path?: string; port?: string | number };
+  httpGet?: { path?: string; port?: string | number; scheme?: string };
   exec?: unknown;
-  tcpSocket?: unknown;
+  tcpSocket?: { port?: string | number };
 }
 interface SecurityContext {
   runAsUser?: number;
@@ -114,16 +114,21 @@ export function daemonSetViolations(obj: KubeObject, mode: SecurityMode): string
   if (c.command || c.args) v.push('container must not override the image command');
   const metricsPort = c.ports?.find((p) => p.name === 'metrics');
   if (!metricsPort) v.push('no container port named metrics');
+  // With a web configuration that requires client certificates the kubelet (which has none)
+  // cannot finish the TLS handshake: then, and only then, a TCP probe of the port.
+  const webConfig = (c.env ?? []).some((e) => e.name === 'CONNTRACK_EXPORTER_WEB_CONFIG_FILE');
+  const isMetricsPort = (port: string | number | undefined): boolean =>
+    port === 'metrics' || port === metricsPort?.containerPort;
   for (const [name, probe] of [
     ['livenessProbe', c.livenessProbe],
     ['readinessProbe', c.readinessProbe],
   ] as const) {
-    if (!probe?.httpGet) v.push(`${name} must be an HTTP probe`);
+    if (probe?.tcpSocket && webConfig) {
+      if (!isMetricsPort(probe.tcpSocket.port)) v.push(`${name} must use the metrics port`);
+    } else if (!probe?.httpGet) v.push(`${name} must be an HTTP probe`);
     else {
       if (probe.httpGet.path !== '/healthz') v.push(`${name} must GET /healthz`);
-      const port = probe.httpGet.port;
-      if (port !== 'metrics' && port !== metricsPort?.containerPort)
-        v.push(`${name} must use the metrics port`);
+      if (!isMetricsPort(probe.httpGet.port)) v.push(`${name} must use the metrics port`);
     }
   }
   if (!c.resources?.requests?.cpu || !c.resources.requests.memory)

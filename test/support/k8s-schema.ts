@@ -1,5 +1,5 @@
-// Test support: validates rendered Kubernetes objects against kubernetes-models and
-// @kubernetes-models/prometheus-operator. Their validate() (ajv code compiled from the OpenAPI
+// Test support: validates rendered Kubernetes objects against kubernetes-models,
+// @kubernetes-models/prometheus-operator and @kubernetes-models/cert-manager. Their validate() (ajv code compiled from the OpenAPI
 // schemas) checks types, enums and required fields but ignores unknown fields, which the API
 // server drops silently (or rejects, with server-side field validation): a typo such as
 // `readOnlyRootFileSystem` would pass. So unknown fields are checked here too, against the
@@ -24,6 +24,9 @@ export function modelModule(apiVersion: string, kind: string): string {
   if (!/^[A-Z][A-Za-z0-9]*$/.test(kind)) throw new Error(`bad kind ${kind}`);
   if (apiVersion.startsWith('monitoring.coreos.com/')) {
     return `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`;
+  }
+  if (apiVersion.startsWith('cert-manager.io/')) {
+    return `@kubernetes-models/cert-manager/${apiVersion}/${kind}`;
   }
   return `kubernetes-models/${apiVersion}/${kind}`;
 }

@@ -81,6 +81,99 @@ Usage: include "conntrack-exporter.labelsWith" (list $ .Values.service.labels)
 {{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end -}}
 {{- end -}}
 
+{{/*
+HTTPS and authentication (values.web): whether a web configuration file is mounted, the Secrets
+it comes from, the file itself, and what the kubelet's probes and the monitors need.
+*/}}
+{{- define "conntrack-exporter.webConfigPath" -}}/etc/conntrack-exporter/web/web-config.yml{{- end -}}
+
+{{- define "conntrack-exporter.webEnabled" -}}
+{{- $w := .Values.web -}}
+{{- if or $w.existingSecret $w.tls.enabled $w.basicAuth.users $w.headers }}true{{ end -}}
+{{- end -}}
+
+{{- define "conntrack-exporter.webSecretName" -}}
+{{- default (printf "%s-web-config" (include "conntrack-exporter.fullname" .)) .Values.web.existingSecret -}}
+{{- end -}}
+
+{{- define "conntrack-exporter.tlsSecretName" -}}
+{{- if .Values.web.tls.certManager.enabled -}}
+{{- printf "%s-tls" (include "conntrack-exporter.fullname" .) -}}
+{{- else -}}
+{{- .Values.web.tls.secretName -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "conntrack-exporter.tlsDNSNames" -}}
+{{- $name := include "conntrack-exporter.fullname" . -}}
+{{- $ns := include "conntrack-exporter.namespace" . -}}
+{{- $default := list (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns) -}}
+{{- toJson (default $default .Values.web.tls.certManager.dnsNames) -}}
+{{- end -}}
+
+{{/* A client certificate is required, so a kubelet probe cannot complete the TLS handshake. */}}
+{{- define "conntrack-exporter.clientCertRequired" -}}
+{{- $t := .Values.web.tls -}}
+{{- if and $t.enabled (has $t.clientAuthType (list "RequireAnyClientCert" "RequireAndVerifyClientCert")) }}true{{ end -}}
+{{- end -}}
+
+{{/* The web configuration file the chart writes (exporter-toolkit's format). */}}
+{{- define "conntrack-exporter.webConfig" -}}
+{{- $w := .Values.web -}}
+{{- $file := dict -}}
+{{- if $w.tls.enabled -}}
+{{- $tls := dict "cert_file" "/etc/conntrack-exporter/tls/tls.crt" "key_file" "/etc/conntrack-exporter/tls/tls.key" "min_version" $w.tls.minVersion "client_auth_type" $w.tls.clientAuthType -}}
+{{- if $w.tls.clientCASecret.name -}}
+{{- $_ := set $tls "client_ca_file" "/etc/conntrack-exporter/client-ca/ca.crt" -}}
+{{- end -}}
+{{- $_ := set $file "tls_server_config" $tls -}}
+{{- end -}}
+{{- with $w.headers -}}
+{{- $_ := set $file "http_server_config" (dict "headers" .) -}}
+{{- end -}}
+{{- with $w.basicAuth.users -}}
+{{- $_ := set $file "basic_auth_users" . -}}
+{{- end -}}
+{{- toYaml $file -}}
+{{- end -}}
+
+{{/* The endpoint fields of a ServiceMonitor/PodMonitor: scheme, tlsConfig, basicAuth. */}}
+{{- define "conntrack-exporter.scrapeAuth" -}}
+{{- $w := .Values.web -}}
+scheme: {{ ternary "https" "http" $w.tls.enabled }}
+{{- if $w.tls.enabled }}
+tlsConfig:
+  {{- if $w.scrape.tlsConfig }}
+  {{- toYaml $w.scrape.tlsConfig | nindent 2 }}
+  {{- else }}
+  ca:
+    secret:
+      name: {{ include "conntrack-exporter.tlsSecretName" . }}
+      key: ca.crt
+  serverName: {{ first (include "conntrack-exporter.tlsDNSNames" . | fromJsonArray) }}
+  {{- end }}
+{{- end }}
+{{- with $w.scrape.basicAuth }}
+basicAuth:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Liveness and readiness: GET /healthz (HTTPS with TLS), or a TCP probe under mutual TLS. */}}
+{{- define "conntrack-exporter.probeHandler" -}}
+{{- if include "conntrack-exporter.clientCertRequired" . -}}
+tcpSocket:
+  port: metrics
+{{- else -}}
+httpGet:
+  path: /healthz
+  port: metrics
+  {{- if .Values.web.tls.enabled }}
+  scheme: HTTPS
+  {{- end }}
+{{- end -}}
+{{- end -}}
+
 {{/* Collectors and source, defaulted per securityMode. */}}
 {{- define "conntrack-exporter.collectors" -}}
 {{- $list := list -}}
@@ -171,7 +264,11 @@ capability is only effective for UID 0, so UID 0 with every other capability dro
     fieldRef:
       fieldPath: status.hostIP
 - name: CONNTRACK_EXPORTER_LISTEN_ADDRESS
-  value: {{ printf "%s:%d" $c.listenHost (int64 $c.port) | quote }}
+  value: {{ printf "%s:%d" (ternary "$(K8S_HOST_IP)" $c.listenHost $c.listenOnHostIP) (int64 $c.port) | quote }}
+{{- if include "conntrack-exporter.webEnabled" . }}
+- name: CONNTRACK_EXPORTER_WEB_CONFIG_FILE
+  value: {{ include "conntrack-exporter.webConfigPath" . | quote }}
+{{- end }}
 - name: CONNTRACK_EXPORTER_METRICS_PATH
   value: {{ $c.metricsPath | quote }}
 - name: CONNTRACK_EXPORTER_LOG_LEVEL
@@ -273,6 +370,44 @@ capability is only effective for UID 0, so UID 0 with every other capability dro
 {{- end -}}
 {{- if regexMatch "^(127\\.|\\[::1\\]$|localhost$)" $v.config.listenHost -}}
 {{- fail "config.listenHost must not be a loopback address: kubelet probes and Prometheus connect to the node IP" -}}
+{{- end -}}
+{{- if and $v.config.listenOnHostIP $v.config.listenHost -}}
+{{- fail "set config.listenOnHostIP or config.listenHost, not both" -}}
+{{- end -}}
+{{- $w := $v.web -}}
+{{- $monitored := or $v.serviceMonitor.enabled $v.podMonitor.enabled -}}
+{{- if and $w.tls.enabled (not $w.tls.secretName) (not $w.tls.certManager.enabled) -}}
+{{- fail "web.tls.enabled needs web.tls.secretName (a kubernetes.io/tls Secret) or web.tls.certManager.enabled" -}}
+{{- end -}}
+{{- if and $w.tls.secretName $w.tls.certManager.enabled -}}
+{{- fail "set web.tls.secretName or web.tls.certManager.enabled, not both (cert-manager writes its own Secret)" -}}
+{{- end -}}
+{{- if and $w.tls.certManager.enabled (not $w.tls.enabled) -}}
+{{- fail "web.tls.certManager.enabled needs web.tls.enabled" -}}
+{{- end -}}
+{{- if and $w.tls.certManager.enabled (not $w.tls.certManager.issuerRef.name) -}}
+{{- fail "web.tls.certManager.enabled needs web.tls.certManager.issuerRef.name (the Issuer or ClusterIssuer that signs the certificate)" -}}
+{{- end -}}
+{{- if and (ne $w.tls.clientAuthType "NoClientCert") (not $w.tls.enabled) -}}
+{{- fail (printf "web.tls.clientAuthType %s needs web.tls.enabled" $w.tls.clientAuthType) -}}
+{{- end -}}
+{{- if and (has $w.tls.clientAuthType (list "VerifyClientCertIfGiven" "RequireAndVerifyClientCert")) (not $w.tls.clientCASecret.name) -}}
+{{- fail (printf "web.tls.clientAuthType %s verifies client certificates: set web.tls.clientCASecret.name (the CA that signs them)" $w.tls.clientAuthType) -}}
+{{- end -}}
+{{- if and $w.tls.clientCASecret.name (not $w.tls.enabled) -}}
+{{- fail "web.tls.clientCASecret needs web.tls.enabled" -}}
+{{- end -}}
+{{- if and $w.existingSecret (or $w.basicAuth.users $w.headers) -}}
+{{- fail "web.existingSecret is the whole web configuration file: put basic_auth_users and headers there, not in web.basicAuth.users / web.headers" -}}
+{{- end -}}
+{{- if and $monitored $w.basicAuth.users (not $w.scrape.basicAuth) -}}
+{{- fail "web.basicAuth.users is set, so Prometheus needs a password: set web.scrape.basicAuth (username and password Secret keys)" -}}
+{{- end -}}
+{{- if and $monitored (include "conntrack-exporter.clientCertRequired" .) (not (and $w.scrape.tlsConfig.cert $w.scrape.tlsConfig.keySecret)) -}}
+{{- fail (printf "web.tls.clientAuthType %s requires a client certificate: set web.scrape.tlsConfig with cert and keySecret for Prometheus" $w.tls.clientAuthType) -}}
+{{- end -}}
+{{- if and (not $w.tls.enabled) (or $w.scrape.tlsConfig $w.scrape.basicAuth) (not $w.existingSecret) (not $w.basicAuth.users) -}}
+{{- fail "web.scrape sets credentials, but the exporter asks for none: enable web.tls or web.basicAuth.users" -}}
 {{- end -}}
 {{- if and $v.serviceMonitor.enabled $v.podMonitor.enabled -}}
 {{- fail "enable serviceMonitor or podMonitor, not both: every node would be scraped twice" -}}
