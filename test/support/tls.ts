@@ -20,6 +20,9 @@ export interface Pki {
   remove(): Promise<void>;
 }
 
+/** A new P-256 key, unencrypted. */
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
 async function openssl(dir: string, args: string[]): Promise<void> {
   await run('openssl', args, { cwd: dir });
 }
@@ -27,11 +30,7 @@ async function openssl(dir: string, args: string[]): Promise<void> {
 async function issue(dir: string, name: string, cn: string, ca: string, ext: string): Promise<void> {
   await openssl(dir, [
     'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
+    ...EC_KEY,
     '-keyout',
     `${name}.key.new`,
     '-out',
@@ -69,11 +68,7 @@ export async function makePki(): Promise<Pki> {
     await openssl(dir, [
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
+      ...EC_KEY,
       '-keyout',
       `${ca}.key`,
       '-out',
