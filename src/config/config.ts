@@ -379,7 +379,7 @@ const RESERVED_HEADERS = new Set([
   'expect',
   'proxy-connection',
 ]);
-/** RFC 9110 §5.6.2 token. */
+/** An HTTP token (RFC 9110's tchar). */
 const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Problems of an OTLP header list, each naming the header (never its value, which may be a secret). */
@@ -389,7 +389,7 @@ export function headerProblems(headers: Readonly<Record<string, string>>): strin
     if (!HTTP_TOKEN.test(name)) problems.push(`header name "${name}" is not an HTTP token`);
     else if (RESERVED_HEADERS.has(name.toLowerCase()))
       problems.push(`header ${name} is set by the exporter and cannot be configured`);
-    // RFC 9110 §5.5: CR, LF and NUL are never valid in a field value (they would split the request).
+    // RFC 9110: CR, LF and NUL are never valid in a field value (they would split the request).
     else if (hasControlCharacter(value))
       problems.push(`header ${name} has a control character (CR, LF, NUL...) in its value`);
   }

@@ -1,5 +1,5 @@
 // Layer: wiring (HTTP). Content negotiation for /metrics: the exposition format from `Accept` and
-// the encoding from `Accept-Encoding`, both honouring q-values (RFC 9110 §12.4–12.5.3). Pure
+// the encoding from `Accept-Encoding`, both honouring q-values (RFC 9110's proactive negotiation). Pure
 // functions; knows nothing of sockets or metrics.
 
 export type ExpositionFormat = 'prometheus' | 'openmetrics';

@@ -1,5 +1,5 @@
 // Layer: wiring (HTTP). The web configuration file in prometheus/exporter-toolkit's format
-// (docs/web-configuration.md there), so one file serves node_exporter and us: TLS, client
+// (its web-configuration document), so one file serves node_exporter and us: TLS, client
 // certificates, bcrypt basic auth, extra response headers, a rate limit. Parsing is strict (an
 // unknown key is an error, as with Go's yaml.UnmarshalStrict) and lists every problem at once.
 // Relative paths are taken from the file's directory. Knows nothing of metrics or the server.
