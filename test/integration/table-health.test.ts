@@ -117,13 +117,16 @@ describe('table health on a namespace with a few hundred flows', () => {
     expect(capLines[0]).toContain('/proc/net/stat/nf_conntrack');
   });
 
-  it('reports failure, not zeros, when neither source works', async () => {
-    const { stdout } = await runOnce(
+  it('reports failure, not zeros, when neither source works, and `once` exits 1', async () => {
+    // Every collector failed: the exposition is still printed, and the exit code says so.
+    const failed = (await runOnce(
       ns,
       { CONNTRACK_EXPORTER_PROC_PATH: '/nonexistent' },
       { dropNetAdmin: true },
-    );
-    const samples = parseExposition(stdout);
+    ).catch((err: unknown) => err)) as { code?: number; stdout?: string; stderr?: string };
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('every collector failed');
+    const samples = parseExposition(failed.stdout ?? '');
     for (const collector of ['table', 'cpu_stats', 'expect_stats', 'sysctl']) {
       expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector })).toBe(0);
     }
