@@ -191,14 +191,23 @@ async function serve(config: Config, web: WebConfig | undefined, log: Logger): P
     setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref(),
   );
   // The last OTLP export runs alongside; collectors still answer collect() after stop().
+  const failuresBefore = otlpHealth?.failures ?? 0;
+  let otlpFinished = false;
   const done = Promise.all([
     server.close(),
-    otlp?.shutdown(config.shutdownTimeoutMs),
+    otlp?.shutdown(config.shutdownTimeoutMs).then(() => (otlpFinished = true)),
     ...collectors.map((c) => c.stop?.()),
   ]).then(() => 'done' as const);
   const outcome = await Promise.race([done, deadline]);
   client.close();
   if (outcome === 'timeout') log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed');
+  // The SDK reports a failed last export to its own error handler only: say it here.
+  if (otlpHealth && (!otlpFinished || otlpHealth.failures > failuresBefore)) {
+    log.warn(
+      { endpoint: config.otlp.endpoint, reason: otlpFinished ? 'export failed' : 'shutdown deadline passed' },
+      'final OTLP export lost: the metrics since the last successful export were not delivered',
+    );
+  }
   return 0;
 }
 

@@ -110,6 +110,9 @@ describe('table health on a namespace with a few hundred flows', () => {
     // Flows need ctnetlink: the collector reports failure, never zeros.
     expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector: 'flows' })).toBe(0);
     expect(select(samples, 'conntrack_flows')).toEqual([]);
+    // ...and names no source it does not have, and runs no pass that could only fail (issue 11).
+    expect(select(samples, 'conntrack_collector_source_info', { collector: 'flows' })).toEqual([]);
+    expect(select(samples, 'conntrack_flow_passes_total')).toEqual([]);
     const capLines = stderr.split('\n').filter((l) => l.includes('"source":"fallback"'));
     expect(capLines).toHaveLength(1);
     expect(JSON.parse(capLines[0] ?? '{}')).toMatchObject({ level: 40 });
