@@ -249,9 +249,10 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
 
   return {
     name: 'flows',
-    runOnce: runPass,
+    // Without ctnetlink no pass can run: none is attempted, so no error count grows per interval.
+    runOnce: () => (ctx.netlink ? runPass() : Promise.resolve()),
     start(): void {
-      schedule();
+      if (ctx.netlink) schedule();
     },
     async stop(): Promise<void> {
       stopped = true;
@@ -260,6 +261,8 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       await runner?.close();
     },
     collect(): Promise<CollectResult> {
+      // No source serves this collector: it fails, and reports no source_info rather than "netlink".
+      if (!ctx.netlink) return Promise.reject(new FlowsUnavailableError());
       const counters = [
         ...(Object.keys(passes) as PassOutcome[]).map((result) =>
           sample(flowPasses, { result }, passes[result]),

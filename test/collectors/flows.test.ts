@@ -6,6 +6,7 @@
 
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/wait.js';
 import type { Sample } from '../../src/metrics/sample.js';
 import { ConntrackClient } from '../../src/conntrack/client.js';
 import { Telemetry } from '../../src/metrics/telemetry.js';
@@ -120,8 +121,13 @@ describe('the flows collector', () => {
     const { c } = collector(scripted([report()]), { maxAgeMs: 60 });
     await c.runOnce();
     expect(named((await c.collect()).samples, 'conntrack_flows').length).toBe(1);
-    await new Promise((r) => setTimeout(r, 120));
-    const stale = await c.collect();
+    const stale = await waitFor(
+      async () => {
+        const r = await c.collect();
+        return r.error ? r : undefined;
+      },
+      { what: 'the aggregates to age out' },
+    );
     expect(stale.error).toMatchObject({ code: 'ERR_FLOWS_STALE' });
     expect(named(stale.samples, 'conntrack_flows')).toEqual([]);
     expect(named(stale.samples, 'conntrack_flow_pass_end_timestamp_seconds')).toEqual([]);

@@ -2,6 +2,7 @@
 // TIME_WAIT, UDP with and without replies, ICMP, IPv6, a NATed flow), acct and timestamp on; every
 // aggregate must equal what `conntrack -L -o extended` shows for the same table.
 
+import { waitFor } from '../support/wait.js';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOnce, startExporter, startTraffic } from '../support/exporter.js';
@@ -244,13 +245,13 @@ async function until(
   done: (samples: ExpoSample[]) => boolean,
   ms = 20_000,
 ): Promise<ExpoSample[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const samples = parseExposition((await ns.exec('curl', ['-sf', `${url}/metrics`])).stdout);
-    if (done(samples)) return samples;
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return waitFor(
+    async () => {
+      const samples = parseExposition((await ns.exec('curl', ['-sf', `${url}/metrics`])).stdout);
+      return done(samples) ? samples : undefined;
+    },
+    { timeout: ms, interval: 200, what: 'the exporter to report the awaited samples' },
+  );
 }
 
 describe('passes over time', () => {

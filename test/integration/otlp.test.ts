@@ -334,7 +334,27 @@ describe('OTLP only', () => {
         (p) => p.value,
       ),
     ).toEqual([o.count]);
-    expect(exporter.stderr()).not.toMatch(/shutdown deadline passed|ERR_OTLP_SHUTDOWN/);
+    expect(exporter.stderr()).not.toMatch(
+      /shutdown deadline passed|ERR_OTLP_SHUTDOWN|final OTLP export lost/,
+    );
+  });
+
+  it('says so when the final export on SIGTERM is lost (issue 11)', async () => {
+    // 400 is not retried: the shutdown flush fails at once.
+    receiver = await startReceiverIn(ns, { port: RECEIVER_PORT, statuses: [400] });
+    exporter = await startExporter(
+      ns,
+      EXPORTER_PORT,
+      otlpEnv({ OTEL_METRICS_EXPORTER: 'otlp', OTEL_METRIC_EXPORT_INTERVAL: '3600000' }),
+    );
+    expect(await exporter.stop('SIGTERM')).toBe(0);
+    expect(receiver.requests.map((r) => r.status)).toEqual([400]);
+    const lost = exporter
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('final OTLP export lost'));
+    expect(lost).toHaveLength(1);
+    expect(JSON.parse(lost[0] ?? '{}')).toMatchObject({ level: 40, reason: 'export failed' });
   });
 });
 
