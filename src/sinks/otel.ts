@@ -182,6 +182,22 @@ export function gaugeHistogramNames(def: MetricDef): { bucket: string; count: st
   return { bucket: `${def.otelName}.bucket`, count: `${def.otelName}.count`, sum: `${def.otelName}.sum` };
 }
 
+/** Name, description and unit of each of a gauge histogram's three gauges: buckets, count, sum. */
+export function gaugeHistogramDescriptors(
+  def: MetricDef,
+): readonly { name: string; description: string; unit: string }[] {
+  const names = gaugeHistogramNames(def);
+  return [
+    {
+      name: names.bucket,
+      description: `${def.help} Flows now with a value up to ${BUCKET_BOUND_ATTRIBUTE} (a gauge histogram's buckets).`,
+      unit: '{flows}',
+    },
+    { name: names.count, description: `Count of the ${def.otelName} gauge histogram.`, unit: '{flows}' },
+    { name: names.sum, description: `Sum of the ${def.otelName} gauge histogram.`, unit: def.unit },
+  ];
+}
+
 /** What a counter series carried in the last collects: its start, its last total and when. */
 interface CounterState {
   start: number;
@@ -355,7 +371,6 @@ export class SnapshotProducer implements MetricProducer {
     samples: readonly HistogramSample[],
     now: number,
   ): GaugeMetricData[] {
-    const names = gaugeHistogramNames(def);
     const bounds = [...(def.buckets ?? []).map(String), '+Inf'];
     const buckets = samples.flatMap((s) => {
       const attributes = attributesOf(s.labels);
@@ -366,29 +381,10 @@ export class SnapshotProducer implements MetricProducer {
     });
     const per = (value: (s: HistogramSample) => number) =>
       samples.map((s) => ({ attributes: attributesOf(s.labels), value: value(s) }));
-    return [
-      this.gauge(
-        names.bucket,
-        `${def.help} Flows now with a value up to ${BUCKET_BOUND_ATTRIBUTE} (a gauge histogram's buckets).`,
-        '{flows}',
-        buckets,
-        now,
-      ),
-      this.gauge(
-        names.count,
-        `Count of the ${def.otelName} gauge histogram.`,
-        '{flows}',
-        per((s) => s.count),
-        now,
-      ),
-      this.gauge(
-        names.sum,
-        `Sum of the ${def.otelName} gauge histogram.`,
-        def.unit,
-        per((s) => s.sum),
-        now,
-      ),
-    ];
+    const points = [buckets, per((s) => s.count), per((s) => s.sum)];
+    return gaugeHistogramDescriptors(def).map((d, i) =>
+      this.gauge(d.name, d.description, d.unit, points[i] ?? [], now),
+    );
   }
 }
 

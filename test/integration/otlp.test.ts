@@ -14,7 +14,11 @@ import {
   OTEL_ATTRIBUTE,
   flowAgeSeconds,
 } from '../../src/metrics/catalog.js';
-import { BUCKET_BOUND_ATTRIBUTE, gaugeHistogramNames } from '../../src/sinks/otel.js';
+import {
+  BUCKET_BOUND_ATTRIBUTE,
+  gaugeHistogramDescriptors,
+  gaugeHistogramNames,
+} from '../../src/sinks/otel.js';
 import { startExporter, startTraffic, type ServingExporter } from '../support/exporter.js';
 import { parseExposition, select, valueOf, type ExpoSample } from '../support/exposition.js';
 import { Netns } from '../support/netns.js';
@@ -60,19 +64,18 @@ for i in range(${INVALID_PACKETS}):
     s.sendto(struct.pack('!HHIIBBHHH', 40000 + i, 5999, 1, 0, 5 << 4, 0x06, 1024, 0, 0), ('127.0.0.1', 0))
 `;
 
-/** Every OTLP name with its catalogue entry, unit and kind (a gauge histogram is three gauges). */
+/** Every OTLP name with its unit, description and kind (a gauge histogram is three gauges). */
 const OTEL_NAMES = new Map(
-  CATALOG.flatMap((m) => {
-    if (m.type !== 'gaugehistogram') {
-      return [[m.otelName, { def: m, unit: m.unit, kind: m.type === 'counter' ? 'sum' : 'gauge' }] as const];
-    }
-    const n = gaugeHistogramNames(m);
-    return [
-      [n.bucket, { def: m, unit: '{flows}', kind: 'gauge' }],
-      [n.count, { def: m, unit: '{flows}', kind: 'gauge' }],
-      [n.sum, { def: m, unit: m.unit, kind: 'gauge' }],
-    ] as const;
-  }),
+  CATALOG.flatMap((m) =>
+    m.type === 'gaugehistogram'
+      ? gaugeHistogramDescriptors(m).map((d) => [d.name, { ...d, kind: 'gauge' }] as const)
+      : [
+          [
+            m.otelName,
+            { unit: m.unit, description: m.help, kind: m.type === 'counter' ? 'sum' : 'gauge' },
+          ] as const,
+        ],
+  ),
 );
 const ATTRIBUTE_NAMES = new Set([...Object.values(OTEL_ATTRIBUTE), BUCKET_BOUND_ATTRIBUTE]);
 const VERSION = (
@@ -166,18 +169,13 @@ function expectCatalogueShape(e: OtlpExport[], temporality: 1 | 2): void {
   expect(metrics.length).toBeGreaterThan(20);
   for (const m of metrics) {
     const known = OTEL_NAMES.get(m.name);
-    expect({ name: m.name, unit: m.unit, kind: m.kind, scope: m.scope }).toEqual({
+    expect({ name: m.name, unit: m.unit, description: m.description, kind: m.kind, scope: m.scope }).toEqual({
       name: m.name,
       unit: known?.unit,
+      description: known?.description,
       kind: known?.kind,
       scope: 'conntrack-exporter',
     });
-    if (known?.def.type === 'gaugehistogram') expect(m.description).toContain(known.def.otelName);
-    else
-      expect({ name: m.name, description: m.description }).toEqual({
-        name: m.name,
-        description: known?.def.help,
-      });
     if (m.kind === 'sum')
       expect({ name: m.name, monotonic: m.monotonic, temporality: m.temporality }).toEqual({
         name: m.name,
