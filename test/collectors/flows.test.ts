@@ -1,12 +1,11 @@
 // The flows collector around its pass runner (a scripted runner here; the real worker is
-// test/flows/runner.test.ts, the real walk test/integration/flow-walk.test.ts), with the real
-// kernel client for CT_GET_STATS: malformed counts reach the client's counter (and so
+// test/integration/flow-worker.test.ts, the real walk test/integration/flow-walk.test.ts), its
+// CT_GET_STATS answered with recorded kernel bytes: malformed counts reach the telemetry (and so
 // conntrack_netlink_malformed_messages_total), a failed pass drops the aggregates at once and
 // counts result="error", and aggregates older than the maximum age are absent.
 
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../support/wait.js';
 import type { Sample } from '../../src/metrics/sample.js';
 import { ConntrackClient } from '../../src/conntrack/client.js';
 import { Telemetry } from '../../src/metrics/telemetry.js';
@@ -14,6 +13,11 @@ import { flowCollector, maxAgeMs, passDeadlineMs, type FlowOptions } from '../..
 import { FlowWorkerExitError } from '../../src/flows/errors.js';
 import type { PassRunner } from '../../src/flows/runner.js';
 import type { PassReport } from '../../src/flows/walk.js';
+import { FakeKernel } from '../support/fake-socket.js';
+import { loadFixture } from '../support/fixtures.js';
+import { waitFor } from '../support/wait.js';
+
+const stats = loadFixture('stats').corpus('ct_get_stats');
 
 const report = (malformed = 0): PassReport => ({
   kind: 'report',
@@ -54,7 +58,8 @@ afterEach(() => {
 });
 
 function collector(runner: PassRunner, extra: Partial<FlowOptions> = {}) {
-  const client = new ConntrackClient({ timeoutMs: 2000 });
+  const kernel = new FakeKernel(() => stats.datagrams);
+  const client = new ConntrackClient({ timeoutMs: 2000, socketFactory: kernel.factory });
   clients.push(client);
   const telemetry = new Telemetry('test');
   const c = flowCollector(

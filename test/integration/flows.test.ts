@@ -2,12 +2,12 @@
 // TIME_WAIT, UDP with and without replies, ICMP, IPv6, a NATed flow), acct and timestamp on; every
 // aggregate must equal what `conntrack -L -o extended` shows for the same table.
 
-import { waitFor } from '../support/wait.js';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOnce, startExporter, startTraffic } from '../support/exporter.js';
 import { parseExposition, select, sumOf, valueOf, type ExpoSample } from '../support/exposition.js';
 import { Netns } from '../support/netns.js';
+import { waitFor } from '../support/wait.js';
 import { cliNat, cliStatus, parseConntrackLine, tally, type CliFlow } from '../support/conntrack-output.js';
 
 const NAT_RULES = `table ip cte_nat {
@@ -238,19 +238,14 @@ describe('flow pass options', () => {
   });
 });
 
-/** Polls the exporter's /metrics (inside `ns`) until `done` holds, or fails after `ms`. */
-async function until(
-  ns: Netns,
-  url: string,
-  done: (samples: ExpoSample[]) => boolean,
-  ms = 20_000,
-): Promise<ExpoSample[]> {
+/** Scrapes the exporter's /metrics (inside `ns`) until `done` holds. */
+function until(ns: Netns, url: string, done: (samples: ExpoSample[]) => boolean): Promise<ExpoSample[]> {
   return waitFor(
     async () => {
       const samples = parseExposition((await ns.exec('curl', ['-sf', `${url}/metrics`])).stdout);
-      return done(samples) ? samples : undefined;
+      return done(samples) && samples;
     },
-    { timeout: ms, interval: 200, what: 'the exporter to report the awaited samples' },
+    { timeout: 30_000, interval: 200, what: 'a /metrics condition' },
   );
 }
 

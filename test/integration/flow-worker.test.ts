@@ -1,5 +1,5 @@
-// The supervisor of the flow worker, with the real compiled worker (dist/, built by `npm test`)
-// against the real kernel (a dump of this process's namespace): a worker that dies or hangs in a
+// Integration: the supervisor of the flow worker, with the real compiled worker (dist/, built by
+// `npm test`) against the real kernel (a dump of this process's namespace): a worker that dies or hangs in a
 // pass is terminated, the pass fails within its deadline with a typed error, and the next pass,
 // on a fresh worker, succeeds. Errors raised in the worker arrive with their class and code.
 
