@@ -1,128 +1,371 @@
-// Flow-pass benchmark. For each table size it fills a throwaway namespace with real UDP flows
-// and measures, in the same run: the raw dump floor (read and discard), `conntrack -L` into an
-// aggregation, and our full pass (decode + aggregate), with peak RSS; then /metrics latency while
-// passes run back to back. It prints ratios against the baselines, never asserts a timing.
-// Usage: npm run bench -- [--flows 100000,1000000] [--runs 3]. Needs root (raises the global
-// nf_conntrack_max for its duration and restores it).
+// Bench part "flows": what a flow pass and the exporter cost, in one run, at each table size
+// (default 100k and 1M flows), against baselines measured in the same run:
+// - the raw dump floor (the whole kernel dump read and discarded, our socket settings) and
+//   `conntrack -L`;
+// - our default pass (the per-pass budget, continuing the walk) and a full pass (every flow);
+// - the default pass's estimate error against the full pass (every listed destination port and
+//   "other"), and its flow count against `conntrack -C`;
+// - the exporter process: resident memory at rest and at peak, CPU per pass and per minute at the
+//   default interval, /metrics latency while passes run back to back;
+// - node_exporter's conntrack collector (Debian's prometheus-node-exporter) beside it: memory
+//   and scrape latency;
+// - at rest on a small table (default settings, a scrape every 1.5 s): memory and CPU of both.
+// It prints figures and ratios, never asserts a timing. Needs root: it raises the global
+// nf_conntrack_max for its duration and restores it. Run it under the kernel lock.
 
 import { readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { VARIABLES } from '../src/config/config.js';
+import { FlowFields } from '../src/conntrack/flow.js';
+import { FlowAggregator } from '../src/flows/aggregate.js';
 import { Netns, withConntrackMax } from '../test/support/netns.js';
+import type { PassResult } from './pass-child.js';
 
 const DIST = fileURLToPath(new URL('./', import.meta.url));
 const NODE = process.execPath;
-const args = process.argv.slice(2);
-const arg = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? (args[i + 1] ?? def) : def;
-};
-const sizes = arg('flows', '100000,1000000').split(',').map(Number);
-const runs = Number(arg('runs', '3'));
+const CLI = `${DIST}../src/cli.js`;
+const NODE_EXPORTER = 'prometheus-node-exporter';
+const DEFAULT_BUDGET = Number(VARIABLES.CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS?.default);
+const CLK_TCK = 100;
 
-interface ChildResult {
-  seconds: number;
-  flows: number;
-  maxRssMb: number;
+interface Args {
+  readonly sizes: number[];
+  readonly runs: number;
+  readonly restSeconds: number;
 }
 
-function median(xs: number[]): number {
+function parseArgs(argv: readonly string[]): Args {
+  const arg = (name: string, def: string): string => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? (argv[i + 1] ?? def) : def;
+  };
+  return {
+    sizes: arg('flows', '100000,1000000').split(',').map(Number),
+    runs: Number(arg('runs', '3')),
+    restSeconds: Number(arg('rest-seconds', '60')),
+  };
+}
+
+const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
+  return s.length === 0 ? NaN : (s[Math.floor((s.length - 1) / 2)] as number);
+};
+const line = (label: string, value: string): void => console.log(`  ${label.padEnd(58)} ${value}`);
+const ms = (s: number): string => `${(s * 1000).toFixed(0)} ms`;
+const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
+const sleep = (t: number): Promise<void> => new Promise((r) => setTimeout(r, t));
+
+async function child<T>(ns: Netns, args: string[]): Promise<T> {
+  const { stdout } = await ns.exec(NODE, [`${DIST}pass-child.js`, ...args]);
+  return JSON.parse(stdout.trim()) as T;
 }
 
-async function child(ns: Netns, mode: string): Promise<ChildResult> {
-  const { stdout } = await ns.exec(NODE, [`${DIST}pass-child.js`, mode]);
-  return JSON.parse(stdout.trim()) as ChildResult;
+async function timed(ns: Netns, script: string): Promise<number> {
+  const t0 = performance.now();
+  await ns.exec('sh', ['-c', script]);
+  return (performance.now() - t0) / 1000;
 }
 
-async function timeCli(ns: Netns): Promise<number> {
-  // `conntrack -L` parsed into counts by protocol and state: the cheapest aggregation of its text.
-  const script = `start=$(date +%s.%N); conntrack -L 2>/dev/null | awk '{c[$1" "$4]++} END {for (k in c) n++; print n}' >/dev/null; end=$(date +%s.%N); echo "$end - $start" | bc -l`;
-  const { stdout } = await ns.exec('bash', ['-c', script]);
-  return Number(stdout.trim());
+/** RSS now and at peak (MB), and CPU seconds so far, of a process. */
+async function proc(pid: number): Promise<{ rssMb: number; hwmMb: number; cpuSeconds: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  const ticks = Number(stat[11]) + Number(stat[12]);
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, cpuSeconds: ticks / CLK_TCK };
 }
 
-async function latencyDuringPasses(ns: Netns, flows: number): Promise<Record<string, number>> {
-  const port = 19469;
-  const exporter = ns.spawn(NODE, [`${DIST}../src/cli.js`], {
+interface Observed {
+  rssMb: number;
+  peakMb: number;
+  cpuShare: number;
+  p50: number;
+  p99: number;
+  scrapes: number;
+  metrics: string;
+}
+
+/** Runs `child` (already started, serving `url`), scrapes it every `gapMs` for `seconds`, and watches it. */
+async function observe(
+  ns: Netns,
+  server: ChildProcess,
+  url: string,
+  seconds: number,
+  gapMs: number,
+  warmupMs: number,
+): Promise<Observed> {
+  const pid = server.pid ?? 0;
+  for (let i = 0; i < 100; i++) {
+    try {
+      await ns.exec('curl', ['-sf', '-o', '/dev/null', url]);
+      break;
+    } catch {
+      await sleep(100);
+    }
+  }
+  await sleep(warmupMs);
+  const start = await proc(pid);
+  const t0 = performance.now();
+  const rss: number[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      rss.push((await proc(pid)).rssMb);
+      await sleep(500);
+    }
+  })();
+  const { stdout } = await ns.exec(NODE, [`${DIST}latency-child.js`, url, String(seconds), String(gapMs)]);
+  sampling = false;
+  await sampler;
+  const end = await proc(pid);
+  const elapsed = (performance.now() - t0) / 1000;
+  const lat = JSON.parse(stdout.trim()) as { scrapes: number; p50: number; p99: number };
+  const metrics = (await ns.exec('curl', ['-s', url])).stdout;
+  server.kill('SIGKILL');
+  return {
+    rssMb: median(rss),
+    peakMb: end.hwmMb,
+    cpuShare: (end.cpuSeconds - start.cpuSeconds) / elapsed,
+    p50: lat.p50,
+    p99: lat.p99,
+    scrapes: lat.scrapes,
+    metrics,
+  };
+}
+
+/** Node flags the image runs the exporter with (the Dockerfile's CMD), so the bench measures that. */
+async function imageNodeFlags(): Promise<string[]> {
+  const dockerfile = await readFile(`${DIST}../../Dockerfile`, 'utf8').catch(() => '');
+  const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
+  if (!cmd) return [];
+  const argv = JSON.parse(cmd) as string[];
+  const script = argv.findIndex((a) => a.endsWith('cli.js'));
+  return script > 1 ? argv.slice(1, script) : [];
+}
+const NODE_FLAGS = await imageNodeFlags();
+
+function exporter(ns: Netns, port: number, env: Record<string, string> = {}): ChildProcess {
+  return ns.spawn(NODE, [...NODE_FLAGS, CLI], {
     PATH: process.env.PATH,
     CONNTRACK_EXPORTER_LISTEN_ADDRESS: `127.0.0.1:${port}`,
-    CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: '1',
-    CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: String(flows * 2),
     CONNTRACK_EXPORTER_LOG_LEVEL: 'warn',
+    ...env,
   });
-  try {
-    await new Promise((r) => setTimeout(r, 1500));
-    const { stdout } = await ns.exec(NODE, [
-      `${DIST}latency-child.js`,
-      `http://127.0.0.1:${port}/metrics`,
-      '12',
-    ]);
-    const metrics = await ns.exec('curl', ['-s', `http://127.0.0.1:${port}/metrics`]);
-    const passes = /conntrack_flow_passes_total\{result="ok"\} (\d+)/.exec(metrics.stdout)?.[1];
-    return { ...(JSON.parse(stdout.trim()) as Record<string, number>), passes: Number(passes) };
-  } finally {
-    exporter.kill('SIGKILL');
-  }
 }
 
-async function benchSize(n: number): Promise<void> {
+function nodeExporter(ns: Netns, port: number): ChildProcess {
+  return ns.spawn(NODE_EXPORTER, [
+    '--collector.disable-defaults',
+    '--collector.conntrack',
+    `--web.listen-address=127.0.0.1:${port}`,
+  ]);
+}
+
+function counter(metrics: string, name: string, labels: string): number {
+  const m = new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(metrics);
+  return Number(m?.[1] ?? NaN);
+}
+
+async function atRest(args: Args): Promise<void> {
   const ns = await Netns.create({ acct: true });
   try {
     await ns.sysctl('net.netfilter.nf_conntrack_udp_timeout', '3600');
-    await ns.exec(NODE, [`${DIST}fill.js`, String(n)]);
-    const count = await ns.conntrackCount();
-    const raw: ChildResult[] = [];
-    const full: ChildResult[] = [];
-    const capped: ChildResult[] = [];
-    const cli: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      raw.push(await child(ns, 'raw'));
-      full.push(await child(ns, 'pass'));
-      capped.push(await child(ns, 'pass-default'));
-      cli.push(await timeCli(ns));
-    }
-    const [r, f, c, l] = [
-      median(raw.map((x) => x.seconds)),
-      median(full.map((x) => x.seconds)),
-      median(capped.map((x) => x.seconds)),
-      median(cli),
-    ];
-    const lat = await latencyDuringPasses(ns, n);
-    const line = (label: string, value: string): void => console.log(`  ${label.padEnd(44)} ${value}`);
-    console.log(`\n${count} flows (${runs} runs, medians)`);
-    line('raw dump floor (read, discard)', `${r.toFixed(3)} s`);
-    line('conntrack -L | aggregate', `${l.toFixed(3)} s`);
-    line('our pass, every flow decoded', `${f.toFixed(3)} s`);
-    line('our pass, default cap (250k decoded)', `${c.toFixed(3)} s`);
-    line('ratio full pass / raw floor (target <= 1.5)', `${(f / r).toFixed(2)}x`);
-    line('ratio conntrack -L / full pass (target >= 2.5)', `${(l / f).toFixed(2)}x`);
-    line(
-      'peak RSS, full pass (target < 200 MB)',
-      `${Math.max(...full.map((x) => x.maxRssMb)).toFixed(0)} MB`,
+    await ns.exec(NODE, [`${DIST}fill.js`, '200', 'ports']);
+    const ours = await observe(
+      ns,
+      exporter(ns, 19469),
+      'http://127.0.0.1:19469/metrics',
+      args.restSeconds,
+      1500,
+      3000,
     );
-    line('peak RSS, default cap', `${Math.max(...capped.map((x) => x.maxRssMb)).toFixed(0)} MB`);
-    line('peak RSS, raw floor', `${Math.max(...raw.map((x) => x.maxRssMb)).toFixed(0)} MB`);
-    line(
-      '/metrics p50 / p99 / max during passes',
-      `${lat.p50?.toFixed(1)} / ${lat.p99?.toFixed(1)} / ${lat.max?.toFixed(1)} ms (${lat.scrapes} scrapes, ${lat.passes} passes; p99 target < 50 ms)`,
+    const theirs = await observe(
+      ns,
+      nodeExporter(ns, 19100),
+      'http://127.0.0.1:19100/metrics',
+      args.restSeconds,
+      1500,
+      3000,
     );
+    console.log(
+      `\nat rest: ${await ns.conntrackCount()} flows, default settings, a scrape every 1.5 s for ${args.restSeconds} s`,
+    );
+    line(
+      'exporter RSS at rest / peak (target <= 70 / 80 MB)',
+      `${ours.rssMb.toFixed(0)} / ${ours.peakMb.toFixed(0)} MB`,
+    );
+    line('exporter CPU (target <= 2 % of a core)', pct(ours.cpuShare));
+    line('exporter /metrics p50 / p99', `${ours.p50.toFixed(1)} / ${ours.p99.toFixed(1)} ms`);
+    line(
+      'node_exporter (conntrack only) RSS / peak',
+      `${theirs.rssMb.toFixed(0)} / ${theirs.peakMb.toFixed(0)} MB`,
+    );
+    line('node_exporter CPU', pct(theirs.cpuShare));
+    line('node_exporter /metrics p50 / p99', `${theirs.p50.toFixed(1)} / ${theirs.p99.toFixed(1)} ms`);
   } finally {
     await ns.destroy();
   }
 }
 
-async function main(): Promise<void> {
-  const kernel = (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
-  const current = Number((await readFile('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8')).trim());
-  console.log(`conntrack-exporter flow-pass bench: kernel ${kernel}, node ${process.version}`);
-  const needed = Math.max(current, Math.ceil(Math.max(...sizes) * 1.2));
-  await withConntrackMax(needed, async () => {
-    for (const n of sizes) await benchSize(n);
-  });
+/** Largest relative error over the listed ports and each protocol's "other", against the full truth. */
+function portError(estimate: Record<string, number>, truth: Record<string, number>): number {
+  let worst = 0;
+  const listed = Object.keys(estimate).filter((k) => !k.endsWith('/other'));
+  for (const k of listed)
+    worst = Math.max(worst, Math.abs((estimate[k] ?? 0) - (truth[k] ?? 0)) / (truth[k] ?? 1));
+  const protocols = new Set(Object.keys(truth).map((k) => k.split('/')[0]));
+  for (const p of protocols) {
+    const total = Object.entries(truth)
+      .filter(([k]) => k.startsWith(`${p}/`))
+      .reduce((n, [, v]) => n + v, 0);
+    const other =
+      total - listed.filter((k) => k.startsWith(`${p}/`)).reduce((n, k) => n + (truth[k] ?? 0), 0);
+    const est = estimate[`${p}/other`] ?? 0;
+    if (other > 0) worst = Math.max(worst, Math.abs(est - other) / other);
+  }
+  return worst;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+async function atSize(n: number, args: Args): Promise<void> {
+  const ns = await Netns.create({ acct: true });
+  try {
+    await ns.sysctl('net.netfilter.nf_conntrack_udp_timeout', '3600');
+    await ns.exec(NODE, [`${DIST}fill.js`, String(n), 'ports']);
+    const count = await ns.conntrackCount();
+    const raw: number[] = [];
+    const cli: number[] = [];
+    const full: number[] = [];
+    const passes: PassResult[] = [];
+    let truth: Record<string, number> = {};
+    let peakChild = 0;
+    for (let i = 0; i < args.runs; i++) {
+      raw.push((await child<{ seconds: number }>(ns, ['raw'])).seconds);
+      cli.push(await timed(ns, 'conntrack -L >/dev/null 2>&1'));
+      const f = await child<{ passes: PassResult[]; maxRssMb: number }>(ns, [
+        'passes',
+        String(count * 2 + 1000),
+        '1',
+      ]);
+      full.push(f.passes[0]?.seconds ?? NaN);
+      truth = f.passes[0]?.ports ?? {};
+      const d = await child<{ passes: PassResult[]; maxRssMb: number }>(ns, [
+        'passes',
+        String(DEFAULT_BUDGET),
+        '6',
+      ]);
+      passes.push(...d.passes);
+      peakChild = Math.max(peakChild, d.maxRssMb);
+    }
+    const floor = median(raw);
+    const pass = median(passes.map((p) => p.seconds));
+    const errors = passes.map((p) => portError(p.ports, truth));
+    const countErrors = passes.map((p) => Math.abs(p.flows - count) / count);
+
+    const busy = await observe(
+      ns,
+      exporter(ns, 19469, { CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: '1' }),
+      'http://127.0.0.1:19469/metrics',
+      15,
+      20,
+      2000,
+    );
+    const rest = await observe(
+      ns,
+      exporter(ns, 19469),
+      'http://127.0.0.1:19469/metrics',
+      args.restSeconds,
+      1500,
+      3000,
+    );
+    const theirs = await observe(
+      ns,
+      nodeExporter(ns, 19100),
+      'http://127.0.0.1:19100/metrics',
+      20,
+      1500,
+      2000,
+    );
+
+    console.log(`\n${count} flows (${args.runs} runs; medians; default budget ${DEFAULT_BUDGET})`);
+    line('raw dump floor (whole dump read and discarded)', ms(floor));
+    line('conntrack -L > /dev/null', ms(median(cli)));
+    line('full pass (every flow)', ms(median(full)));
+    line('default pass (budget, continuing the walk)', ms(pass));
+    line('default pass / raw floor (target <= 0.3)', `${(pass / floor).toFixed(2)}x`);
+    line('conntrack -L / default pass (target >= 5)', `${(median(cli) / pass).toFixed(1)}x`);
+    line('CPU per default pass', ms(median(passes.map((p) => p.cpuSeconds))));
+    line('sampling ratio', (median(passes.map((p) => p.ratio)) ?? 0).toFixed(3));
+    line(
+      'port estimate error, listed + other: median / max (target <= 5 %)',
+      `${pct(median(errors))} / ${pct(Math.max(...errors))} over ${errors.length} passes`,
+    );
+    line('flow count vs conntrack -C: max error (target <= 2 %)', pct(Math.max(...countErrors)));
+    line('peak RSS of a bench child running default passes', `${peakChild.toFixed(0)} MB`);
+    line(
+      'exporter, passes back to back: /metrics p50 / p99',
+      `${busy.p50.toFixed(1)} / ${busy.p99.toFixed(1)} ms (${busy.scrapes} scrapes, ${counter(busy.metrics, 'conntrack_flow_passes_total', 'result="ok"')} passes)`,
+    );
+    line(
+      'exporter, passes back to back: RSS / peak (target peak <= 100 MB)',
+      `${busy.rssMb.toFixed(0)} / ${busy.peakMb.toFixed(0)} MB`,
+    );
+    line('exporter, default interval: RSS / peak', `${rest.rssMb.toFixed(0)} / ${rest.peakMb.toFixed(0)} MB`);
+    line(
+      'exporter, default interval: CPU (target <= 2 % of a core)',
+      `${pct(rest.cpuShare)} (${(rest.cpuShare * 60).toFixed(2)} s per minute)`,
+    );
+    line(
+      'exporter, default interval: /metrics p50 / p99',
+      `${rest.p50.toFixed(1)} / ${rest.p99.toFixed(1)} ms`,
+    );
+    line(
+      'node_exporter (conntrack only): RSS / peak',
+      `${theirs.rssMb.toFixed(0)} / ${theirs.peakMb.toFixed(0)} MB`,
+    );
+    line('node_exporter: /metrics p50 / p99', `${theirs.p50.toFixed(1)} / ${theirs.p99.toFixed(1)} ms`);
+  } finally {
+    await ns.destroy();
+  }
+}
+
+/** The series budget on flows in 65,536 zones (OVN/OVS give every logical port a zone). */
+function foldZones(): void {
+  const agg = new FlowAggregator(Date.now() * 1e6);
+  const f = new FlowFields();
+  f.family = 2;
+  f.orig.proto = 17;
+  f.orig.src = 1;
+  f.orig.dst = 2;
+  f.orig.dport = 53;
+  f.status = 8;
+  for (let z = 0; z < 65536; z++) {
+    f.zone = z;
+    agg.add(f);
+  }
+  const t0 = performance.now();
+  const { folded } = agg.result({ topK: 10, seriesBudget: 300 }, 1);
+  console.log(`\nseries budget`);
+  line(
+    '65,536 zones folded into a budget of 300',
+    `${(performance.now() - t0).toFixed(0)} ms (${folded} series folded)`,
+  );
+}
+
+export async function benchPart(argv: readonly string[]): Promise<void> {
+  const args = parseArgs(argv);
+  const kernel = (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
+  console.log(
+    `flows bench: kernel ${kernel}, node ${process.version}, ${cpus().length} CPUs, ${new Date().toISOString()}`,
+  );
+  console.log(`exporter runs as the image does: node ${[...NODE_FLAGS, 'dist/src/cli.js'].join(' ')}`);
+  foldZones();
+  const current = Number((await readFile('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8')).trim());
+  const needed = Math.max(current, Math.ceil(Math.max(...args.sizes) * 1.2));
+  await withConntrackMax(needed, async () => {
+    await atRest(args);
+    for (const n of args.sizes) await atSize(n, args);
+  });
+}

@@ -1,9 +1,9 @@
-// Bench child: scrapes a URL back to back for `seconds` and prints latency percentiles (ms) as
-// one JSON line. Run inside the exporter's namespace.
+// Bench child: scrapes a URL for `seconds`, `gapMs` apart (default 20: back to back), and prints
+// latency percentiles (ms) as one JSON line. Run inside the exporter's namespace.
 
 import { performance } from 'node:perf_hooks';
 
-const [url = 'http://127.0.0.1:9469/metrics', secondsArg = '10'] = process.argv.slice(2);
+const [url = 'http://127.0.0.1:9469/metrics', secondsArg = '10', gapArg = '20'] = process.argv.slice(2);
 const until = performance.now() + Number(secondsArg) * 1000;
 
 function percentile(sorted: number[], p: number): number {
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     await res.text();
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     latencies.push(performance.now() - t0);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, Number(gapArg)));
   }
   latencies.sort((a, b) => a - b);
   process.stdout.write(

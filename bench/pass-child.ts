@@ -1,23 +1,21 @@
 // Bench child, run inside the filled namespace. Modes:
-//   raw       read and discard the dump (the floor: kernel + socket, no decoding)
-//   pass      one full flow pass of the exporter (decode + aggregate), every flow decoded
-//   pass-default  one flow pass with the default per-pass cap
-// Prints one JSON line: { seconds, flows, maxRssMb }.
+//   raw               read and discard the whole dump (the floor: kernel + socket, no decoding)
+//   passes <budget> <n>  a flow collector as the exporter runs it (worker thread, table walk),
+//                     one warm-up pass and then n timed passes with that per-pass budget
+// Prints one JSON line.
 
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { ConntrackClient } from '../src/conntrack/client.js';
 import { flowCollector } from '../src/collectors/flows.js';
 import { VARIABLES } from '../src/config/config.js';
+import { Telemetry } from '../src/metrics/telemetry.js';
 import { forEachMessage } from '../src/netlink/codec.js';
 import { openNetfilterSocket } from '../src/netlink/transport.js';
 
-const mode = process.argv[2] ?? 'pass';
+const [mode = 'raw', budgetArg = '', countArg = '3'] = process.argv.slice(2);
 
-function report(seconds: number, flows: number): void {
-  const maxRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(`${JSON.stringify({ mode, seconds, flows, maxRssMb })}\n`);
-}
+const maxRssMb = (): number => process.resourceUsage().maxRSS / 1024;
 
 async function raw(): Promise<void> {
   // The same socket settings as the exporter, and only the framing walk needed to find DONE.
@@ -40,16 +38,35 @@ async function raw(): Promise<void> {
   });
   const seconds = (performance.now() - started) / 1000;
   sock.close();
-  report(seconds, flows);
+  process.stdout.write(`${JSON.stringify({ seconds, flows, maxRssMb: maxRssMb() })}\n`);
 }
 
-async function pass(cap: number): Promise<void> {
-  const client = new ConntrackClient({ timeoutMs: 30_000 });
+export interface PassResult {
+  seconds: number;
+  cpuSeconds: number;
+  read: number;
+  ratio: number;
+  /** conntrack_flows summed, and the destination-port series (protocol/port -> value). */
+  flows: number;
+  ports: Record<string, number>;
+}
+
+async function passes(budget: number, n: number): Promise<void> {
+  const timeoutMs = 30_000;
+  const client = new ConntrackClient({ timeoutMs });
   const collector = flowCollector(
-    { client, netlink: true, procPath: '/proc', kernelRelease: '', timeoutMs: 30_000 },
     {
-      intervalMs: 1000,
-      maxFlowsPerPass: cap,
+      client,
+      netlink: true,
+      procPath: '/proc',
+      kernelRelease: '',
+      timeoutMs,
+      log: pino({ level: 'silent' }),
+      telemetry: new Telemetry('bench'),
+    },
+    {
+      intervalMs: 60_000,
+      maxFlowsPerPass: budget,
       seriesBudget: Number(VARIABLES.CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET?.default),
       topK: Number(VARIABLES.CONNTRACK_EXPORTER_FLOW_TOP_K?.default),
       skipAboveUsage: 0,
@@ -57,21 +74,45 @@ async function pass(cap: number): Promise<void> {
       log: pino({ level: 'silent' }),
     },
   );
-  // The exporter keeps its worker threads between passes: time a warm pass, as in steady state.
-  await collector.runOnce();
-  const started = performance.now();
-  await collector.runOnce();
-  const seconds = (performance.now() - started) / 1000;
-  const result = await collector.collect();
-  if (result.error) throw result.error;
-  const scanned = result.samples.find((s) => s.metric.name === 'conntrack_flow_pass_flows_scanned');
+  const results: PassResult[] = [];
+  for (let i = 0; i <= n; i++) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await collector.runOnce();
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const result = await collector.collect();
+    if (result.error) throw result.error;
+    const value = (name: string): number => {
+      const s = result.samples.find((x) => x.metric.name === name);
+      return s?.kind === 'value' ? s.value : NaN;
+    };
+    const ports: Record<string, number> = {};
+    let flows = 0;
+    for (const s of result.samples) {
+      if (s.kind !== 'value') continue;
+      if (s.metric.name === 'conntrack_flows') flows += s.value;
+      if (s.metric.name === 'conntrack_flows_by_dst_port')
+        ports[`${s.labels.protocol}/${s.labels.port}`] = s.value;
+    }
+    // Pass 0 warms up (it spawns the worker and starts the walk), as the exporter's first pass does.
+    if (i > 0) {
+      results.push({
+        seconds,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        read: value('conntrack_flow_pass_flows_scanned'),
+        ratio: value('conntrack_flow_pass_sampling_ratio'),
+        flows,
+        ports,
+      });
+    }
+  }
   await collector.stop?.();
   client.close();
-  report(seconds, scanned?.kind === 'value' ? scanned.value : -1);
+  process.stdout.write(`${JSON.stringify({ passes: results, maxRssMb: maxRssMb() })}\n`);
 }
 
-const defaultCap = Number(VARIABLES.CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS?.default);
-const run = mode === 'raw' ? raw() : pass(mode === 'pass-default' ? defaultCap : Number.MAX_SAFE_INTEGER);
+const run = mode === 'raw' ? raw() : passes(Number(budgetArg), Number(countArg));
 run.catch((err: unknown) => {
   process.stderr.write(`pass-child: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);

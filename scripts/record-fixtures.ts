@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import { forEachMessage } from '../src/netlink/codec.js';
 import { NetlinkKernelError } from '../src/netlink/errors.js';
 import { NetlinkTransport, openNetfilterSocket, type RawSocket } from '../src/netlink/transport.js';
+import { CTNETLINK_READ_ONLY } from '../src/conntrack/readonly.js';
 import { Netns } from '../test/support/netns.js';
 import type { TrafficPlan } from '../test/support/traffic.js';
 
@@ -129,6 +130,7 @@ async function capture(plan: RequestPlan): Promise<Corpus> {
   const sockets: RecordingSocket[] = [];
   const transport = new NetlinkTransport({
     timeoutMs: 5000,
+    guard: CTNETLINK_READ_ONLY,
     socketFactory: () => {
       const s = new RecordingSocket();
       sockets.push(s);

@@ -1,24 +1,21 @@
 // Layer: wiring. Parses the command line and configuration, builds the layers (conntrack client
-// -> collectors -> collection -> sinks -> HTTP/OTLP), and owns the process: the only file that
-// sets the exit code or handles signals.
+// -> collectors (from the registry) -> scrape collection -> sinks -> HTTP/OTLP), and owns the
+// process: the only file that sets the exit code or handles signals.
 
 import { release } from 'node:os';
 import { createCollectors } from './collectors/index.js';
 import { probeNetlink } from './collectors/sources.js';
-import { sample, type Sample } from './collectors/types.js';
 import { ConfigError, loadConfig, VARIABLES, type Config } from './config/config.js';
 import { ConntrackClient } from './conntrack/client.js';
-import { startHttpServer } from './http/server.js';
+import { ListenError, startHttpServer, type MetricsSource } from './http/server.js';
+import { loadWebConfig, WebConfigError, WebConfigWatcher, type WebConfig } from './http/web-config.js';
 import { createLogger, type Logger } from './log.js';
-import { buildInfo, malformedMessages, otlpExportFailures } from './metrics/catalog.js';
-import { Collection } from './metrics/collection.js';
-import {
-  OPENMETRICS_CONTENT_TYPE,
-  PROMETHEUS_CONTENT_TYPE,
-  renderPrometheus,
-  wantsOpenMetrics,
-} from './sinks/prometheus.js';
-import { OtlpExportHealth, startOtlpPipeline } from './sinks/otel.js';
+import { collectorSuccess, otlpExportFailures } from './metrics/catalog.js';
+import { sample, type Snapshot } from './metrics/sample.js';
+import { Telemetry } from './metrics/telemetry.js';
+import { Collection } from './scrape/collection.js';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './sinks/prometheus.js';
+import { OtlpExportHealth } from './sinks/otlp-health.js';
 import { VERSION } from './version.js';
 
 const USAGE = `Usage: conntrack-exporter [once] [--help] [--version]
@@ -42,7 +39,11 @@ interface Io {
 
 /** Builds everything that reads the kernel; `serving` is false for `once`, which pushes nothing. */
 async function build(config: Config, log: Logger, serving = false) {
-  const client = new ConntrackClient({ timeoutMs: config.netlinkTimeoutMs });
+  const telemetry = new Telemetry(VERSION);
+  const client = new ConntrackClient({
+    timeoutMs: config.netlinkTimeoutMs,
+    onMalformed: () => telemetry.countMalformed(),
+  });
   const netlink = await probeNetlink(client, config.source, log);
   const ctx = {
     client,
@@ -50,17 +51,15 @@ async function build(config: Config, log: Logger, serving = false) {
     procPath: config.procPath,
     kernelRelease: release(),
     timeoutMs: config.netlinkTimeoutMs,
+    log,
+    telemetry,
   };
-  const collectors = createCollectors(config.collectors, ctx, { ...config.flow, log });
+  const collectors = createCollectors(config.collectors, ctx, config.collectorOptions);
   // Present only while OTLP is on: absent is not zero.
   const otlpHealth =
     serving && config.exporters.otlp ? new OtlpExportHealth(log, config.otlp.endpoint) : undefined;
-  const selfSamples = (): Sample[] => [
-    sample(buildInfo, { version: VERSION, nodejs_version: process.version }, 1),
-    sample(malformedMessages, {}, client.malformedMessages),
-    ...(otlpHealth ? [sample(otlpExportFailures, {}, otlpHealth.failures)] : []),
-  ];
-  const collection = new Collection(collectors, selfSamples, log);
+  if (otlpHealth) telemetry.addSource(() => [sample(otlpExportFailures, {}, otlpHealth.failures)]);
+  const collection = new Collection(collectors, () => telemetry.samples(), log);
   return { client, collectors, collection, otlpHealth };
 }
 
@@ -81,17 +80,47 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   }
 
   let config: Config;
+  let web: WebConfig | undefined;
   try {
     config = loadConfig(env);
+    // `once` serves nothing, so its file is not read.
+    if (config.webConfigFile !== undefined && command !== 'once') web = loadWebConfig(config.webConfigFile);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      io.stderr.write(`conntrack-exporter: ${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof WebConfigError) {
+      const message =
+        err instanceof WebConfigError
+          ? new ConfigError(err.problems.map((p) => `CONNTRACK_EXPORTER_WEB_CONFIG_FILE: ${err.file}: ${p}`))
+              .message
+          : err.message;
+      io.stderr.write(`conntrack-exporter: ${message}\n`);
       return 2;
     }
     throw err;
   }
   const log = createLogger(config.logLevel);
-  return command === 'once' ? runOnce(config, log, io) : serve(config, log);
+  if (config.ignoredVariables.length > 0) {
+    log.warn(
+      { variables: config.ignoredVariables },
+      'OpenTelemetry variables set that this exporter does not use',
+    );
+  }
+  if (command === 'once') return runOnce(config, log, io);
+  try {
+    return await serve(config, web, log);
+  } catch (err) {
+    if (err instanceof ListenError) {
+      io.stderr.write(
+        `conntrack-exporter: CONNTRACK_EXPORTER_LISTEN_ADDRESS=${env.CONNTRACK_EXPORTER_LISTEN_ADDRESS || String(VARIABLES.CONNTRACK_EXPORTER_LISTEN_ADDRESS?.default)}: ${err.reason}\n`,
+      );
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** True when at least one collector reported success in the snapshot. */
+function anyCollectorSucceeded(snapshot: Snapshot): boolean {
+  return snapshot.samples.some((s) => s.metric === collectorSuccess && s.kind === 'value' && s.value === 1);
 }
 
 async function runOnce(config: Config, log: Logger, io: Io): Promise<number> {
@@ -101,6 +130,12 @@ async function runOnce(config: Config, log: Logger, io: Io): Promise<number> {
     for (const c of collectors) await c.runOnce?.();
     const snapshot = await collection.collect();
     io.stdout.write(await renderPrometheus(snapshot, false));
+    if (!anyCollectorSucceeded(snapshot)) {
+      io.stderr.write(
+        'conntrack-exporter: every collector failed (see conntrack_scrape_collector_success)\n',
+      );
+      return 1;
+    }
     return 0;
   } finally {
     await Promise.all(collectors.map((c) => c.stop?.() ?? Promise.resolve()));
@@ -108,26 +143,36 @@ async function runOnce(config: Config, log: Logger, io: Io): Promise<number> {
   }
 }
 
-async function serve(config: Config, log: Logger): Promise<number> {
+async function serve(config: Config, web: WebConfig | undefined, log: Logger): Promise<number> {
   const { client, collectors, collection, otlpHealth } = await build(config, log, true);
-  const render = config.exporters.prometheus
-    ? async (accept: string | undefined) => {
-        const openMetrics = wantsOpenMetrics(accept);
-        const body = await renderPrometheus(await collection.collect(), openMetrics);
-        return { body, contentType: openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE };
+  const metrics: MetricsSource<Snapshot> | undefined = config.exporters.prometheus
+    ? {
+        collect: () => collection.collect(),
+        render: (snapshot, format) => renderPrometheus(snapshot, format === 'openmetrics'),
+        contentTypes: { prometheus: PROMETHEUS_CONTENT_TYPE, openmetrics: OPENMETRICS_CONTENT_TYPE },
       }
     : undefined;
-  const server = await startHttpServer({
-    host: config.listen.host,
-    port: config.listen.port,
-    metricsPath: config.metricsPath,
-    render,
-    version: VERSION,
-    log,
-  });
+  let server;
+  try {
+    server = await startHttpServer({
+      host: config.listen.host,
+      port: config.listen.port,
+      metricsPath: config.metricsPath,
+      metrics,
+      version: VERSION,
+      log,
+      limits: config.http,
+      ...(web && { web: new WebConfigWatcher(web, log) }),
+    });
+  } catch (err) {
+    await Promise.all(collectors.map((c) => c.stop?.() ?? Promise.resolve()));
+    client.close();
+    throw err;
+  }
   for (const c of collectors) c.start?.();
+  // OpenTelemetry is loaded only when OTLP is on: without it the SDK costs no memory (README).
   const otlp = otlpHealth
-    ? startOtlpPipeline({
+    ? (await import('./sinks/otel.js')).startOtlpPipeline({
         source: collection,
         otlp: config.otlp,
         resource: config.resource,
@@ -137,7 +182,7 @@ async function serve(config: Config, log: Logger): Promise<number> {
       })
     : undefined;
   log.info(
-    { address: server.address, collectors: config.collectors, exporters: config.exporters },
+    { address: server.address, tls: server.tls, collectors: config.collectors, exporters: config.exporters },
     'conntrack-exporter listening',
   );
 
@@ -150,14 +195,23 @@ async function serve(config: Config, log: Logger): Promise<number> {
     setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref(),
   );
   // The last OTLP export runs alongside; collectors still answer collect() after stop().
+  const failuresBefore = otlpHealth?.failures ?? 0;
+  let otlpFinished = false;
   const done = Promise.all([
     server.close(),
-    otlp?.shutdown(config.shutdownTimeoutMs),
+    otlp?.shutdown(config.shutdownTimeoutMs).then(() => (otlpFinished = true)),
     ...collectors.map((c) => c.stop?.()),
   ]).then(() => 'done' as const);
   const outcome = await Promise.race([done, deadline]);
   client.close();
   if (outcome === 'timeout') log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed');
+  // The SDK reports a failed last export to its own error handler only: say it here.
+  if (otlpHealth && (!otlpFinished || otlpHealth.failures > failuresBefore)) {
+    log.warn(
+      { endpoint: config.otlp.endpoint, reason: otlpFinished ? 'export failed' : 'shutdown deadline passed' },
+      'final OTLP export lost: the metrics since the last successful export were not delivered',
+    );
+  }
   return 0;
 }
 

@@ -78,13 +78,16 @@ describe('command line', () => {
 
 describe('once, over recorded /proc files', () => {
   let tree: ProcTree;
-  const once = async (env: Record<string, string>): Promise<{ code: number; samples: ExpoSample[] }> => {
+  const once = async (
+    env: Record<string, string>,
+    expectedStderr = '',
+  ): Promise<{ code: number; samples: ExpoSample[] }> => {
     const { code, stdout, stderr } = await run(['once'], {
       CONNTRACK_EXPORTER_SOURCE: 'procfs',
       CONNTRACK_EXPORTER_PROC_PATH: tree.path,
       ...env,
     });
-    expect(stderr).toBe('');
+    expect(stderr).toBe(expectedStderr);
     return { code, samples: parseExposition(stdout) };
   };
 
@@ -124,12 +127,16 @@ describe('once, over recorded /proc files', () => {
     expect(select(samples, 'conntrack_flows')).toEqual([]);
   });
 
-  it('reports a collector whose files are missing as failing, with its metrics absent', async () => {
-    const { code, samples } = await once({
-      CONNTRACK_EXPORTER_COLLECTORS: 'table,cpu_stats',
-      CONNTRACK_EXPORTER_PROC_PATH: `${tree.path}/nowhere`,
-    });
-    expect(code).toBe(0);
+  it('reports a collector whose files are missing as failing, with its metrics absent; every one failing is exit 1', async () => {
+    const { code, samples } = await once(
+      {
+        CONNTRACK_EXPORTER_COLLECTORS: 'table,cpu_stats',
+        CONNTRACK_EXPORTER_PROC_PATH: `${tree.path}/nowhere`,
+      },
+      'conntrack-exporter: every collector failed (see conntrack_scrape_collector_success)\n',
+    );
+    // The exposition is still printed; the exit code says nothing was collected (issue 11).
+    expect(code).toBe(1);
     expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector: 'table' })).toBe(0);
     expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector: 'cpu_stats' })).toBe(0);
     expect(select(samples, 'conntrack_entries')).toEqual([]);

@@ -155,3 +155,47 @@ describe('HTTP server', () => {
     }
   });
 });
+
+describe('OpenTelemetry loading', () => {
+  // A resolve hook in the exporter process reports every @opentelemetry module it loads.
+  const HOOK = `data:text/javascript,${encodeURIComponent(
+    [
+      "import { registerHooks } from 'node:module';",
+      'registerHooks({ resolve(specifier, context, next) {',
+      '  const r = next(specifier, context);',
+      "  if (r.url.includes('/node_modules/@opentelemetry/')) process.stderr.write(`otel-module ${r.url}\\n`);",
+      '  return r;',
+      '} });',
+    ].join('\n'),
+  )}`;
+
+  async function loadedWith(env: Record<string, string>): Promise<string[]> {
+    const exporter = await startExporter(undefined, 0, { NODE_OPTIONS: `--import=${HOOK}`, ...env });
+    try {
+      expect((await fetch(`${exporter.url}/metrics`)).status).toBe(200);
+    } finally {
+      await exporter.stop('SIGKILL');
+    }
+    return exporter
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('otel-module '));
+  }
+
+  /** The package of a reported module: `@opentelemetry/<name>`. */
+  const packages = (lines: string[]) =>
+    [...new Set(lines.map((l) => /\/node_modules\/(@opentelemetry\/[^/]+)\//.exec(l)?.[1] ?? l))].sort();
+
+  it('loads the OpenTelemetry SDK only when OTLP is on', async () => {
+    // prom-client itself requires @opentelemetry/api (lib/metrics/processCpuTotal.js); nothing else.
+    expect(packages(await loadedWith({}))).toEqual(['@opentelemetry/api']);
+    const withOtlp = await loadedWith({
+      OTEL_METRICS_EXPORTER: 'otlp,prometheus',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+      OTEL_METRIC_EXPORT_INTERVAL: '3600000',
+    });
+    expect(packages(withOtlp)).toEqual(
+      expect.arrayContaining(['@opentelemetry/exporter-metrics-otlp-http', '@opentelemetry/sdk-metrics']),
+    );
+  });
+});

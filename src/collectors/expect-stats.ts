@@ -2,12 +2,29 @@
 // expect_* columns of /proc/net/stat/nf_conntrack without CAP_NET_ADMIN.
 
 import { readProcStats } from '../conntrack/procfs.js';
-import { expectStats, type ExpectStatName } from '../metrics/catalog.js';
+import type { ExpectStatName } from '../conntrack/stats.js';
+import { expectStats, type MetricDef } from '../metrics/catalog.js';
 import { PerCpuCounters } from './per-cpu.js';
+import { defineCollector } from './registry.js';
 import type { Collector, CollectorContext, CollectResult } from './types.js';
 
+export const expectStatsDefinition = defineCollector({
+  name: 'expect_stats',
+  defaultEnabled: true,
+  reads: {
+    withNetAdmin: '`IPCTNL_MSG_EXP_GET_STATS_CPU`',
+    without: '`/proc/net/stat/nf_conntrack` (`expect_*` columns)',
+  },
+  needs: { netAdmin: 'preferred', hostPid: false },
+  metrics: Object.values(expectStats),
+  create: expectStatsCollector,
+});
+
 export function expectStatsCollector(ctx: CollectorContext): Collector {
-  const counters = new PerCpuCounters<ExpectStatName>(expectStats);
+  // Every counter the conntrack layer decodes has its metric (a compile-time check).
+  const counters = new PerCpuCounters<ExpectStatName>(
+    expectStats satisfies Record<ExpectStatName, MetricDef<'cpu'>>,
+  );
   return {
     name: 'expect_stats',
     async collect(): Promise<CollectResult> {

@@ -1,14 +1,15 @@
-// Layer: collectors. Sampled flows: a pass dumps the table (IPCTNL_MSG_CT_GET), decodes each
-// batch as it arrives (never holding the table), and aggregates into the flow metrics. Passes run
-// on their own interval, off the scrape path, and never overlap; scrapes read the last completed
-// pass. Beyond the per-pass cap, flows are sampled systematically (every n-th) and the aggregates
-// scaled. Optionally, passes are skipped while the table is above a usage threshold.
+// Layer: collectors (flows). The flows collector: passes on their own interval, off the scrape
+// path, never overlapping; scrapes read the last completed pass. A pass reads at most its budget
+// of flows, continuing the table walk where the previous pass stopped (walk.ts); a sample is
+// scaled to the table's exact entry count (CT_GET_STATS), and a table that fits the budget is
+// read whole and counted exactly. Aggregates are served only while younger than three intervals;
+// a failed pass drops them at once. Optionally, passes are skipped while the table is above a
+// usage threshold (the old aggregates then age out, they are never made to look fresh).
 
 import { performance } from 'node:perf_hooks';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExporterError } from '../errors.js';
-import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
 import {
   flowPassDecoded,
@@ -18,25 +19,41 @@ import {
   flowPassSamplingRatio,
   flowPassScanned,
   flowSeriesFolded,
+  flowWalks,
 } from '../metrics/catalog.js';
-import { fromPlain, InlineBackend } from './flow-decoder.js';
-import { readFlowPass, type PassParams, type PassSummary } from './flow-pass.js';
-import { WorkerPassRunner, workerFile } from './flow-worker.js';
-import { sample, type Collector, type CollectorContext, type CollectResult, type Sample } from './types.js';
+import { sample, type Sample } from '../metrics/sample.js';
+import { FLOW_METRICS } from '../metrics/catalog.js';
+import { defineCollector, type SettingValues } from './registry.js';
+import type { Collector, CollectorContext, CollectResult } from './types.js';
+import { FlowsStaleError, FlowsUnavailableError } from '../flows/errors.js';
+import { fromPlain } from '../flows/plain.js';
+import {
+  InlinePassRunner,
+  spawnFlowWorker,
+  workerFile,
+  WorkerPassRunner,
+  type PassRunner,
+} from '../flows/runner.js';
+import { WALK_STARTS, type PassRequest, type WalkStart } from '../flows/walk.js';
+
+/** The flow settings of the configuration (CONNTRACK_EXPORTER_FLOW_*). */
+export interface FlowSettings {
+  readonly intervalMs: number;
+  readonly maxFlowsPerPass: number;
+  readonly seriesBudget: number;
+  readonly topK: number;
+  readonly skipAboveUsage: number;
+  readonly enableAccounting: boolean;
+}
 
 /** The flow settings of the configuration, and where to log. */
-export type FlowOptions = Config['flow'] & { readonly log: Logger };
-
-export class FlowsUnavailableError extends ExporterError {
-  constructor() {
-    super('ERR_FLOWS_UNAVAILABLE', 'flow passes need ctnetlink (CAP_NET_ADMIN); no pass has run');
-  }
-}
-
-interface PassResult {
-  readonly samples: Sample[];
-  readonly error?: Error;
-}
+export type FlowOptions = FlowSettings & {
+  readonly log: Logger;
+  /** How long a pass's aggregates are served; by default three flow intervals. */
+  readonly maxAgeMs?: number;
+  /** How pass threads are made (tests); by default the compiled worker, else passes run inline. */
+  readonly runner?: () => PassRunner;
+};
 
 export interface FlowCollector extends Collector {
   /** Runs one pass now (used by `once` and tests). */
@@ -45,30 +62,66 @@ export interface FlowCollector extends Collector {
 
 type PassOutcome = 'ok' | 'error' | 'skipped';
 
-interface PassRunner {
-  run(params: PassParams, timeoutMs: number): Promise<PassSummary>;
-  close(): Promise<void>;
+interface LastPass {
+  readonly samples: Sample[];
+  /** performance.now() when it ended; undefined for a failed pass. */
+  readonly endedAt?: number;
+  readonly error?: Error;
+}
+
+/** Tables up to this many entries (when within the budget) are read on the main thread. */
+export const INLINE_MAX_FLOWS = 10_000;
+
+/** Longest a pass may run: its interval, but never less than twice the netlink timeout. */
+export function passDeadlineMs(intervalMs: number, timeoutMs: number): number {
+  return Math.max(intervalMs, 2 * timeoutMs);
+}
+
+/** The default maximum age of a pass's aggregates: three flow intervals. */
+export function maxAgeMs(options: Pick<FlowOptions, 'intervalMs' | 'maxAgeMs'>): number {
+  return options.maxAgeMs ?? 3 * options.intervalMs;
+}
+
+async function readBuckets(procPath: string): Promise<number | undefined> {
+  try {
+    const n = Number(
+      (await readFile(join(procPath, 'sys/net/netfilter/nf_conntrack_buckets'), 'utf8')).trim(),
+    );
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function flowCollector(ctx: CollectorContext, options: FlowOptions): FlowCollector {
-  let last: PassResult | undefined;
+  let last: LastPass | undefined;
+  let skippedSince = 0;
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const passes: Record<PassOutcome, number> = { ok: 0, error: 0, skipped: 0 };
+  const walks = Object.fromEntries(WALK_STARTS.map((r) => [r, 0])) as Record<WalkStart, number>;
+  const maxAge = maxAgeMs(options);
   let runner: PassRunner | undefined;
-  /** Worker threads when running from dist/; inline on the TypeScript sources (unit tests). */
-  function passRunner(): PassRunner {
+
+  const inline = new InlinePassRunner(ctx.timeoutMs);
+
+  /**
+   * A small table that fits the budget is read inline, on this thread: a few milliseconds of
+   * decoding per event-loop turn, and no thread (nor its memory) at all. Anything bigger goes to
+   * the flow worker, which keeps the walk between passes.
+   */
+  async function passRunner(entries: number): Promise<PassRunner> {
+    if (!options.runner && entries <= Math.min(options.maxFlowsPerPass, INLINE_MAX_FLOWS)) {
+      const held = runner;
+      runner = undefined;
+      await held?.close();
+      return inline;
+    }
     if (!runner) {
-      if (workerFile()) {
-        runner = new WorkerPassRunner();
-      } else {
-        const backend = new InlineBackend();
-        runner = {
-          run: (params) => readFlowPass(ctx.client, backend, params),
-          close: () => backend.close(),
-        };
-      }
+      const file = workerFile();
+      runner =
+        options.runner?.() ?? (file ? new WorkerPassRunner(spawnFlowWorker(file), ctx.timeoutMs) : inline);
     }
     return runner;
   }
@@ -76,8 +129,7 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
   async function enableAccounting(): Promise<void> {
     for (const name of ['nf_conntrack_acct', 'nf_conntrack_timestamp']) {
       try {
-        // A sysctl write in this netns; it affects only entries created from now on
-        // (docs/ctnetlink.md#extensions-accounting-and-timestamps).
+        // A sysctl write in this netns; it affects only entries created from now on.
         await writeFile(join(ctx.procPath, 'sys/net/netfilter', name), '1\n');
         options.log.info({ sysctl: name }, 'enabled by CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING');
       } catch (err) {
@@ -101,6 +153,7 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       entries / stats.maxEntries > options.skipAboveUsage
     ) {
       passes.skipped += 1;
+      skippedSince += 1;
       options.log.debug(
         { entries, limit: stats.maxEntries },
         'flow pass skipped: table above the usage threshold',
@@ -108,30 +161,44 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       return;
     }
     const started = performance.now();
-    const params: PassParams = {
-      // Every step-th flow is decoded; the hard cap still holds if the table grows mid-pass.
-      step: Math.max(1, Math.ceil(entries / options.maxFlowsPerPass)),
-      maxFlows: options.maxFlowsPerPass,
+    const buckets = await readBuckets(ctx.procPath);
+    const request: PassRequest = {
+      budget: options.maxFlowsPerPass,
+      entries,
+      ...(buckets !== undefined && { buckets }),
       nowNs: Date.now() * 1e6,
       topK: options.topK,
       seriesBudget: options.seriesBudget,
     };
-    const { output, scanned, decoded } = await passRunner().run(params, ctx.timeoutMs);
-    ctx.client.countMalformed(output.malformed);
-    const samples = output.samples.map(fromPlain);
-    const folded = output.folded;
+    const report = await (
+      await passRunner(entries)
+    ).run(request, passDeadlineMs(options.intervalMs, ctx.timeoutMs));
+    for (const reason of report.starts) walks[reason] += 1;
+    ctx.telemetry.countMalformed(report.output.malformed);
+    const samples = report.output.samples.map(fromPlain);
     const seconds = (performance.now() - started) / 1000;
+    const ratio = report.complete || entries === 0 ? 1 : Math.min(1, report.decoded / entries);
     samples.push(
       sample(flowPassDuration, {}, seconds),
       sample(flowPassEnd, {}, Date.now() / 1000),
-      sample(flowPassScanned, {}, scanned),
-      sample(flowPassDecoded, {}, decoded),
-      sample(flowPassSamplingRatio, {}, scanned > 0 ? decoded / scanned : 1),
-      sample(flowSeriesFolded, {}, folded),
+      sample(flowPassScanned, {}, report.read),
+      sample(flowPassDecoded, {}, report.decoded),
+      sample(flowPassSamplingRatio, {}, ratio),
+      sample(flowSeriesFolded, {}, report.output.folded),
     );
     passes.ok += 1;
-    last = { samples };
-    options.log.debug({ scanned, decoded, seconds, folded }, 'flow pass done');
+    skippedSince = 0;
+    last = { samples, endedAt: performance.now() };
+    options.log.debug(
+      {
+        read: report.read,
+        decoded: report.decoded,
+        duplicates: report.duplicates,
+        complete: report.complete,
+        seconds,
+      },
+      'flow pass done',
+    );
   }
 
   function runPass(): Promise<void> {
@@ -139,13 +206,9 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       .catch((err: unknown) => {
         passes.error += 1;
         const error = err instanceof Error ? err : new Error(String(err));
-        // Stale aggregates are dropped: a failing collector's metrics are absent.
+        // A failing pass is reported as failing: its aggregates are absent, not the old ones.
         last = { samples: [], error };
-        // A pass that died half way may have left the decoder mid-pass (or the worker dead):
-        // start the next pass with a fresh one.
-        const stale = runner;
-        runner = undefined;
-        void stale?.close();
+        options.log.warn({ err: error.message, code: (error as { code?: string }).code }, 'flow pass failed');
       })
       .finally(() => {
         running = undefined;
@@ -162,11 +225,34 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
     });
   }
 
+  function current(): { samples: readonly Sample[]; error?: Error } {
+    if (!last) {
+      return {
+        samples: [],
+        error: ctx.netlink
+          ? new ExporterError('ERR_FLOWS_PENDING', 'no flow pass has completed yet')
+          : new FlowsUnavailableError(),
+      };
+    }
+    if (last.endedAt !== undefined) {
+      const age = performance.now() - last.endedAt;
+      if (age > maxAge) {
+        const why =
+          skippedSince > 0
+            ? `${skippedSince} passes skipped above the usage threshold since`
+            : 'no pass finished since';
+        return { samples: [], error: new FlowsStaleError(age, maxAge, why) };
+      }
+    }
+    return last;
+  }
+
   return {
     name: 'flows',
-    runOnce: runPass,
+    // Without ctnetlink no pass can run: none is attempted, so no error count grows per interval.
+    runOnce: () => (ctx.netlink ? runPass() : Promise.resolve()),
     start(): void {
-      schedule();
+      if (ctx.netlink) schedule();
     },
     async stop(): Promise<void> {
       stopped = true;
@@ -175,23 +261,96 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       await runner?.close();
     },
     collect(): Promise<CollectResult> {
-      const counters = (Object.keys(passes) as PassOutcome[]).map((result) =>
-        sample(flowPasses, { result }, passes[result]),
-      );
-      if (!last) {
-        return Promise.resolve({
-          samples: counters,
-          source: 'netlink',
-          error: ctx.netlink
-            ? new ExporterError('ERR_FLOWS_PENDING', 'no flow pass has completed yet')
-            : new FlowsUnavailableError(),
-        });
-      }
+      // No source serves this collector: it fails, and reports no source_info rather than "netlink".
+      if (!ctx.netlink) return Promise.reject(new FlowsUnavailableError());
+      const counters = [
+        ...(Object.keys(passes) as PassOutcome[]).map((result) =>
+          sample(flowPasses, { result }, passes[result]),
+        ),
+        ...WALK_STARTS.map((reason) => sample(flowWalks, { reason }, walks[reason])),
+      ];
+      const { samples, error } = current();
       return Promise.resolve({
-        samples: [...last.samples, ...counters],
+        samples: [...samples, ...counters],
         source: 'netlink',
-        ...(last.error && { error: last.error }),
+        ...(error && { error }),
       });
     },
   };
 }
+
+export const flowsDefinition = defineCollector<FlowSettings>({
+  name: 'flows',
+  defaultEnabled: true,
+  reads: {
+    withNetAdmin: '`IPCTNL_MSG_CT_GET` dump, on its own interval',
+    without: 'unavailable (reported as failing)',
+  },
+  needs: { netAdmin: 'required', hostPid: false },
+  metrics: FLOW_METRICS,
+  settings: {
+    variables: {
+      CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: {
+        type: 'number',
+        default: 30,
+        minimum: 1,
+        maximum: 86400,
+        valid: 'a number of seconds from 1 to 86400',
+        description: 'Time between the starts of two flow passes (passes never overlap).',
+      },
+      CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: {
+        type: 'integer',
+        default: 100000,
+        minimum: 1,
+        maximum: 100000000,
+        valid: 'an integer from 1 to 100000000',
+        description:
+          'Flows a pass reads at most (its budget); a bigger table is read in stretches, each pass continuing where the last stopped, and aggregates are scaled to the entry count.',
+      },
+      CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET: {
+        type: 'integer',
+        default: 300,
+        minimum: 10,
+        maximum: 100000,
+        valid: 'an integer from 10 to 100000',
+        description:
+          'Hard limit on the series of all flow metrics together; the excess is folded into "other".',
+      },
+      CONNTRACK_EXPORTER_FLOW_TOP_K: {
+        type: 'integer',
+        default: 10,
+        minimum: 1,
+        maximum: 1000,
+        valid: 'an integer from 1 to 1000',
+        description: 'K of the top-K port and address metrics.',
+      },
+      CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE: {
+        type: 'number',
+        default: 0,
+        minimum: 0,
+        maximum: 1,
+        valid: 'a ratio from 0 to 1 (0 disables skipping)',
+        description: 'Skip a flow pass while entries/limit is above this ratio, to spare an overloaded node.',
+      },
+      CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING: {
+        type: 'boolean',
+        default: false,
+        valid: 'true or false',
+        description:
+          'At start, turn on nf_conntrack_acct and nf_conntrack_timestamp in this netns (a sysctl write, never a table write).',
+      },
+    },
+    parse(values: SettingValues): FlowSettings {
+      const num = (name: string): number => Number(values.get(name));
+      return {
+        intervalMs: Math.round(num('CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS') * 1000),
+        maxFlowsPerPass: num('CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS'),
+        seriesBudget: num('CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET'),
+        topK: num('CONNTRACK_EXPORTER_FLOW_TOP_K'),
+        skipAboveUsage: num('CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE'),
+        enableAccounting: values.get('CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING') === true,
+      };
+    },
+  },
+  create: (ctx, settings) => flowCollector(ctx, { ...settings, log: ctx.log }),
+});

@@ -1,26 +1,42 @@
-// Layer: collectors. The collector list: adding a data source is one file and one line here.
+// Layer: collectors. The collector list. A new collector is one file that exports a
+// defineCollector(...) definition (registry.ts) and one line in COLLECTORS below; configuration,
+// defaults, the README tables and the tests pick it up from here.
 
-import type { EnabledCollector } from '../config/config.js';
-import { cpuStatsCollector } from './cpu-stats.js';
-import { expectStatsCollector } from './expect-stats.js';
-import { flowCollector, type FlowOptions } from './flows.js';
-import { netnsCollector } from './netns.js';
-import { sysctlCollector } from './sysctl.js';
-import { tableCollector } from './table.js';
+import { cpuStatsDefinition } from './cpu-stats.js';
+import { expectStatsDefinition } from './expect-stats.js';
+import { flowsDefinition } from './flows.js';
+import { netnsDefinition } from './netns.js';
+import { RegistryError, type CollectorDefinition } from './registry.js';
+import { sysctlDefinition } from './sysctl.js';
+import { tableDefinition } from './table.js';
 import type { Collector, CollectorContext } from './types.js';
 
+/** Every collector, in the order they run and are documented. */
+export const COLLECTORS: readonly CollectorDefinition<unknown>[] = [
+  tableDefinition,
+  cpuStatsDefinition,
+  expectStatsDefinition,
+  sysctlDefinition,
+  flowsDefinition,
+  netnsDefinition,
+];
+
+export function findCollector(name: string): CollectorDefinition<unknown> | undefined {
+  return COLLECTORS.find((c) => c.name === name);
+}
+
+/**
+ * Builds the enabled collectors. `options` holds, per collector name, what its settings' parse
+ * returned (config.ts: Config.collectorOptions).
+ */
 export function createCollectors(
-  enabled: readonly EnabledCollector[],
+  enabled: readonly string[],
   ctx: CollectorContext,
-  flowOptions: FlowOptions,
+  options: ReadonlyMap<string, unknown>,
 ): Collector[] {
-  const factories: Record<EnabledCollector, () => Collector> = {
-    table: () => tableCollector(ctx),
-    cpu_stats: () => cpuStatsCollector(ctx),
-    expect_stats: () => expectStatsCollector(ctx),
-    sysctl: () => sysctlCollector(ctx),
-    flows: () => flowCollector(ctx, flowOptions),
-    netns: () => netnsCollector(ctx),
-  };
-  return enabled.map((name) => factories[name]());
+  return enabled.map((name) => {
+    const definition = findCollector(name);
+    if (!definition) throw new RegistryError(`unknown collector ${name}`);
+    return definition.create(ctx, options.get(name));
+  });
 }

@@ -13,7 +13,9 @@ import { parseProcStats, ProcfsError } from '../conntrack/procfs.js';
 import type { CpuStatName } from '../conntrack/stats.js';
 import { CounterUnwrapper } from '../conntrack/wrap.js';
 import { netnsCount, netnsEntries, netnsStats, NETNS_STAT_NAMES } from '../metrics/catalog.js';
-import { sample, type Collector, type CollectorContext, type CollectResult, type Sample } from './types.js';
+import { sample, type Sample } from '../metrics/sample.js';
+import { defineCollector } from './registry.js';
+import type { Collector, CollectorContext, CollectResult } from './types.js';
 
 /** How long a discovered namespace -> process mapping is trusted before /proc is walked again. */
 const DISCOVERY_TTL_MS = 30_000;
@@ -129,3 +131,15 @@ export function netnsCollector(ctx: CollectorContext): Collector {
     },
   };
 }
+
+export const netnsDefinition = defineCollector({
+  name: 'netns',
+  defaultEnabled: false,
+  reads: {
+    withNetAdmin: '`/proc/<pid>/net/stat/nf_conntrack` of one process per network namespace',
+    without: 'same (world-readable)',
+  },
+  needs: { netAdmin: 'none', hostPid: true },
+  metrics: [netnsEntries, ...Object.values(netnsStats), netnsCount],
+  create: netnsCollector,
+});

@@ -5,7 +5,7 @@
 import type { CpuCounters } from '../conntrack/stats.js';
 import { CounterUnwrapper } from '../conntrack/wrap.js';
 import type { MetricDef } from '../metrics/catalog.js';
-import { sample, type Sample } from './types.js';
+import { sample, type Sample } from '../metrics/sample.js';
 
 export class PerCpuCounters<N extends string> {
   private readonly unwrapper = new CounterUnwrapper();

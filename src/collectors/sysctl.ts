@@ -3,7 +3,9 @@
 
 import { readNetfilterSysctl } from '../conntrack/procfs.js';
 import { accountingEnabled, eventsMode, timeoutSeconds, timestampEnabled } from '../metrics/catalog.js';
-import { sample, type Collector, type CollectorContext, type CollectResult, type Sample } from './types.js';
+import { sample, type Sample } from '../metrics/sample.js';
+import { defineCollector } from './registry.js';
+import type { Collector, CollectorContext, CollectResult } from './types.js';
 
 /** [sysctl, protocol, state] for conntrack_timeout_seconds. */
 const TIMEOUTS: readonly (readonly [string, string, string])[] = [
@@ -19,6 +21,15 @@ const TIMEOUTS: readonly (readonly [string, string, string])[] = [
   ['nf_conntrack_icmpv6_timeout', 'icmpv6', 'none'],
   ['nf_conntrack_generic_timeout', 'generic', 'none'],
 ];
+
+export const sysctlDefinition = defineCollector({
+  name: 'sysctl',
+  defaultEnabled: true,
+  reads: { withNetAdmin: '`/proc/sys/net/netfilter`', without: 'same' },
+  needs: { netAdmin: 'none', hostPid: false },
+  metrics: [accountingEnabled, timestampEnabled, eventsMode, timeoutSeconds],
+  create: sysctlCollector,
+});
 
 export function sysctlCollector(ctx: CollectorContext): Collector {
   return {

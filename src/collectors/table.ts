@@ -5,7 +5,21 @@
 import { readNetfilterSysctl } from '../conntrack/procfs.js';
 import { requireDefined } from '../conntrack/stats.js';
 import { entries, entriesLimit, hashBuckets } from '../metrics/catalog.js';
-import { sample, type CollectorContext, type Collector, type CollectResult, type Sample } from './types.js';
+import { sample, type Sample } from '../metrics/sample.js';
+import { defineCollector } from './registry.js';
+import type { CollectorContext, Collector, CollectResult } from './types.js';
+
+export const tableDefinition = defineCollector({
+  name: 'table',
+  defaultEnabled: true,
+  reads: {
+    withNetAdmin: '`IPCTNL_MSG_CT_GET_STATS` (entries of this netns, global limit); buckets from sysctl',
+    without: '`nf_conntrack_count`, `nf_conntrack_max` sysctls',
+  },
+  needs: { netAdmin: 'preferred', hostPid: false },
+  metrics: [entries, entriesLimit, hashBuckets],
+  create: tableCollector,
+});
 
 export function tableCollector(ctx: CollectorContext): Collector {
   return {

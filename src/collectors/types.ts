@@ -1,30 +1,12 @@
-// Layer: collectors. What every collector returns: samples for entries of the metric catalogue.
-// Collectors read through the conntrack layer and know nothing of Prometheus or OpenTelemetry
-// wire formats.
+// Layer: collectors. What every collector is and gets: it reads through the conntrack layer and
+// returns samples (src/metrics/sample.ts) for entries of the metric catalogue. Knows nothing of
+// Prometheus or OpenTelemetry wire formats, nor of the configuration (a collector's own settings
+// reach its factory through the registry, see registry.ts).
 
 import type { ConntrackClient } from '../conntrack/client.js';
-import type { CollectorName, MetricDef } from '../metrics/catalog.js';
-
-export type Labels = Readonly<Record<string, string>>;
-
-export interface GaugeSample {
-  readonly kind: 'value';
-  readonly metric: MetricDef;
-  readonly labels: Labels;
-  readonly value: number;
-}
-
-export interface HistogramSample {
-  readonly kind: 'histogram';
-  readonly metric: MetricDef;
-  readonly labels: Labels;
-  /** Cumulative counts, one per metric.buckets entry (the +Inf bucket is `count`). */
-  readonly bucketCounts: readonly number[];
-  readonly count: number;
-  readonly sum: number;
-}
-
-export type Sample = GaugeSample | HistogramSample;
+import type { Logger } from '../log.js';
+import type { Sample } from '../metrics/sample.js';
+import type { Telemetry } from '../metrics/telemetry.js';
 
 /** Where a collector's values came from (conntrack_collector_source_info). */
 export type Source = 'netlink' | 'procfs' | 'sysctl';
@@ -37,7 +19,8 @@ export interface CollectResult {
 }
 
 export interface Collector {
-  readonly name: Exclude<CollectorName, 'exporter'>;
+  /** The name of its registry definition (the `collector` label). */
+  readonly name: string;
   collect(): Promise<CollectResult>;
   /** Starts background work (the flow collector's passes). */
   start?(): void;
@@ -46,7 +29,7 @@ export interface Collector {
   stop?(): Promise<void>;
 }
 
-/** How the exporter reaches the kernel, decided once at start (see sources.ts). */
+/** How the exporter reaches the kernel, decided once at start (see sources.ts), and what it reports to. */
 export interface CollectorContext {
   readonly client: ConntrackClient;
   /** false when ctnetlink is not to be used (no CAP_NET_ADMIN, or CONNTRACK_EXPORTER_SOURCE=procfs). */
@@ -55,12 +38,7 @@ export interface CollectorContext {
   readonly kernelRelease: string;
   /** Timeout of every netlink call, for sockets opened outside the client (the flow reader). */
   readonly timeoutMs: number;
-}
-
-export function sample<L extends string>(
-  metric: MetricDef<L>,
-  labels: Record<L, string>,
-  value: number,
-): GaugeSample {
-  return { kind: 'value', metric, labels, value };
+  readonly log: Logger;
+  /** Self-telemetry: malformed kernel messages a collector skipped go here. */
+  readonly telemetry: Telemetry;
 }

@@ -5,39 +5,36 @@
 // nothing else reads them without sdk-node. Never exits: main.ts decides.
 
 import envSchema from 'env-schema';
+import { isIP, isIPv6 } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
+import { COLLECTORS } from '../collectors/index.js';
+import type { FlowSettings } from '../collectors/flows.js';
+import type { VariableSpec } from '../collectors/registry.js';
 import { ExporterError } from '../errors.js';
+import type { OtlpConfig, ResourceConfig } from '../sinks/otel.js';
 
-export const COLLECTOR_NAMES = ['table', 'cpu_stats', 'expect_stats', 'sysctl', 'flows', 'netns'] as const;
-export type EnabledCollector = (typeof COLLECTOR_NAMES)[number];
-/** netns is opt-in: it needs the host's PID namespace to see other namespaces' processes. */
-export const DEFAULT_COLLECTORS: readonly EnabledCollector[] = [
-  'table',
-  'cpu_stats',
-  'expect_stats',
-  'sysctl',
-  'flows',
-];
+/** Valid values of CONNTRACK_EXPORTER_COLLECTORS: every registered collector. */
+export const COLLECTOR_NAMES: readonly string[] = COLLECTORS.map((c) => c.name);
+export type EnabledCollector = string;
+/** The collectors whose definition says defaultEnabled (netns is opt-in: it needs the host PID namespace). */
+export const DEFAULT_COLLECTORS: readonly EnabledCollector[] = COLLECTORS.filter((c) => c.defaultEnabled).map(
+  (c) => c.name,
+);
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const SOURCES = ['auto', 'netlink', 'procfs'] as const;
-const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
-const COMPRESSIONS = ['gzip', 'none'] as const;
-const TEMPORALITIES = ['cumulative', 'delta', 'lowmemory'] as const;
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const satisfies readonly OtlpConfig['protocol'][];
+const COMPRESSIONS = ['gzip', 'none'] as const satisfies readonly OtlpConfig['compression'][];
+const TEMPORALITIES = [
+  'cumulative',
+  'delta',
+  'lowmemory',
+] as const satisfies readonly OtlpConfig['temporality'][];
 const METRICS_EXPORTERS = ['prometheus', 'otlp', 'none'] as const;
 
-interface VarSpec {
-  readonly type: 'string' | 'integer' | 'number' | 'boolean';
-  readonly default?: string | number | boolean;
-  readonly enum?: readonly string[];
-  readonly minimum?: number;
-  readonly maximum?: number;
-  /** What a valid value looks like, for error messages and the README. */
-  readonly valid: string;
-  readonly description: string;
-}
+type VarSpec = VariableSpec;
 
-/** Every variable the exporter reads. The README's configuration table is generated from this. */
-export const VARIABLES: Readonly<Record<string, VarSpec>> = {
+const EXPORTER_VARIABLES: Readonly<Record<string, VarSpec>> = {
   CONNTRACK_EXPORTER_LISTEN_ADDRESS: {
     type: 'string',
     default: ':9469',
@@ -47,8 +44,38 @@ export const VARIABLES: Readonly<Record<string, VarSpec>> = {
   CONNTRACK_EXPORTER_METRICS_PATH: {
     type: 'string',
     default: '/metrics',
-    valid: 'a path starting with "/"',
+    valid: 'a path starting with "/", without "?" or "#", other than "/" and "/healthz"',
     description: 'Path of the Prometheus endpoint.',
+  },
+  CONNTRACK_EXPORTER_WEB_CONFIG_FILE: {
+    type: 'string',
+    valid: "the path of a web configuration file in exporter-toolkit's format (docs/security.md)",
+    description:
+      "TLS, client certificates, basic auth and response headers for the HTTP server, as node_exporter's --web.config.file; re-read when it or its certificates change.",
+  },
+  CONNTRACK_EXPORTER_HTTP_MAX_CONNECTIONS: {
+    type: 'integer',
+    default: 64,
+    minimum: 1,
+    maximum: 65535,
+    valid: 'an integer from 1 to 65535',
+    description: 'Open HTTP connections at most; a new one beyond it closes the oldest idle one.',
+  },
+  CONNTRACK_EXPORTER_HTTP_HEADER_TIMEOUT_SECONDS: {
+    type: 'number',
+    default: 10,
+    minimum: 1,
+    maximum: 300,
+    valid: 'a number of seconds from 1 to 300',
+    description: "Deadline for a request's headers (and the TLS handshake) from the connection's start.",
+  },
+  CONNTRACK_EXPORTER_HTTP_IDLE_TIMEOUT_SECONDS: {
+    type: 'number',
+    default: 65,
+    minimum: 1,
+    maximum: 3600,
+    valid: 'a number of seconds from 1 to 3600',
+    description: 'An idle keep-alive connection is closed after this.',
   },
   CONNTRACK_EXPORTER_LOG_LEVEL: {
     type: 'string',
@@ -85,53 +112,9 @@ export const VARIABLES: Readonly<Record<string, VarSpec>> = {
     valid: 'a number of seconds from 0.05 to 300',
     description: 'Timeout of every ctnetlink call (for dumps: longest silence between two batches).',
   },
-  CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: {
-    type: 'number',
-    default: 30,
-    minimum: 1,
-    maximum: 86400,
-    valid: 'a number of seconds from 1 to 86400',
-    description: 'Time between the starts of two flow passes (passes never overlap).',
-  },
-  CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: {
-    type: 'integer',
-    default: 250000,
-    minimum: 1,
-    maximum: 100000000,
-    valid: 'an integer from 1 to 100000000',
-    description: 'Flows decoded per pass; beyond it flows are sampled systematically and aggregates scaled.',
-  },
-  CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET: {
-    type: 'integer',
-    default: 300,
-    minimum: 10,
-    maximum: 100000,
-    valid: 'an integer from 10 to 100000',
-    description: 'Hard limit on the series of all flow metrics together; the excess is folded into "other".',
-  },
-  CONNTRACK_EXPORTER_FLOW_TOP_K: {
-    type: 'integer',
-    default: 10,
-    minimum: 1,
-    maximum: 1000,
-    valid: 'an integer from 1 to 1000',
-    description: 'K of the top-K port and address metrics.',
-  },
-  CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE: {
-    type: 'number',
-    default: 0,
-    minimum: 0,
-    maximum: 1,
-    valid: 'a ratio from 0 to 1 (0 disables skipping)',
-    description: 'Skip a flow pass while entries/limit is above this ratio, to spare an overloaded node.',
-  },
-  CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING: {
-    type: 'boolean',
-    default: false,
-    valid: 'true or false',
-    description:
-      'At start, turn on nf_conntrack_acct and nf_conntrack_timestamp in this netns (a sysctl write, never a table write).',
-  },
+};
+
+const PROCESS_VARIABLES: Readonly<Record<string, VarSpec>> = {
   CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS: {
     type: 'number',
     default: 10,
@@ -172,12 +155,12 @@ export const VARIABLES: Readonly<Record<string, VarSpec>> = {
   },
   OTEL_EXPORTER_OTLP_HEADERS: {
     type: 'string',
-    valid: 'comma-separated key=value pairs (values URL-encoded)',
+    valid: 'comma-separated name=value pairs (values URL-encoded; names HTTP tokens, no framing headers)',
     description: 'Headers sent with every OTLP request.',
   },
   OTEL_EXPORTER_OTLP_METRICS_HEADERS: {
     type: 'string',
-    valid: 'comma-separated key=value pairs (values URL-encoded)',
+    valid: 'comma-separated name=value pairs (values URL-encoded; names HTTP tokens, no framing headers)',
     description: 'Headers for OTLP metrics requests (merged over OTEL_EXPORTER_OTLP_HEADERS).',
   },
   OTEL_EXPORTER_OTLP_TIMEOUT: {
@@ -258,43 +241,43 @@ export const VARIABLES: Readonly<Record<string, VarSpec>> = {
   },
 };
 
-export interface OtlpConfig {
-  readonly endpoint: string;
-  readonly protocol: (typeof OTLP_PROTOCOLS)[number];
-  readonly headers: Readonly<Record<string, string>>;
-  readonly timeoutMs: number;
-  readonly compression: (typeof COMPRESSIONS)[number];
-  readonly intervalMs: number;
-  readonly exportTimeoutMs: number;
-  readonly temporality: (typeof TEMPORALITIES)[number];
-}
+/**
+ * Every variable the exporter reads; a collector's own variables come from its registry definition.
+ * The README's configuration table is generated from this.
+ */
+export const VARIABLES: Readonly<Record<string, VarSpec>> = {
+  ...EXPORTER_VARIABLES,
+  ...Object.fromEntries(COLLECTORS.flatMap((c) => Object.entries(c.settings?.variables ?? {}))),
+  ...PROCESS_VARIABLES,
+};
+
+export type { OtlpConfig, ResourceConfig };
 
 export interface Config {
   readonly listen: { readonly host: string | undefined; readonly port: number };
   readonly metricsPath: string;
+  /** Absolute path of the web configuration file, if one is set. */
+  readonly webConfigFile: string | undefined;
+  readonly http: {
+    readonly maxConnections: number;
+    readonly headersTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+  };
+  /** Standard OTEL_* variables that are set but mean nothing to this exporter (main logs them). */
+  readonly ignoredVariables: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly collectors: readonly EnabledCollector[];
   readonly source: (typeof SOURCES)[number];
   readonly procPath: string;
   readonly netlinkTimeoutMs: number;
-  readonly flow: {
-    readonly intervalMs: number;
-    readonly maxFlowsPerPass: number;
-    readonly seriesBudget: number;
-    readonly topK: number;
-    readonly skipAboveUsage: number;
-    readonly enableAccounting: boolean;
-  };
+  /** Per collector name, what its settings' parse returned (every registered collector with settings). */
+  readonly collectorOptions: ReadonlyMap<string, unknown>;
+  /** The flows collector's settings (the same object as collectorOptions.get('flows')). */
+  readonly flow: FlowSettings;
   readonly shutdownTimeoutMs: number;
   readonly exporters: { readonly prometheus: boolean; readonly otlp: boolean };
   readonly otlp: OtlpConfig;
-  readonly resource: {
-    readonly serviceName: string;
-    readonly attributes: Readonly<Record<string, string>>;
-    readonly k8sNodeName?: string;
-    readonly k8sPodName?: string;
-    readonly k8sNamespaceName?: string;
-  };
+  readonly resource: ResourceConfig;
 }
 
 export class ConfigError extends ExporterError {
@@ -314,6 +297,58 @@ type Raw = Record<string, string | number | boolean | undefined>;
  */
 const KUBERNETES_SERVICE_LINK =
   /^CONNTRACK_EXPORTER_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$/;
+
+/**
+ * Standard OpenTelemetry SDK variables (opentelemetry-specification, sdk-environment-variables)
+ * that concern traces, logs or SDK internals: set for other processes of a pod, they are not
+ * errors, but main.ts logs that they have no effect here.
+ */
+const OTEL_NOT_FOR_US =
+  /^OTEL_(SDK_DISABLED|LOG_LEVEL|PROPAGATORS|TRACES_SAMPLER(_ARG)?|TRACES_EXPORTER|LOGS_EXPORTER|(BSP|BLRP)_(SCHEDULE_DELAY|EXPORT_TIMEOUT|MAX_QUEUE_SIZE|MAX_EXPORT_BATCH_SIZE)|(SPAN_|LOGRECORD_)?ATTRIBUTE_(VALUE_LENGTH|COUNT)_LIMIT|(SPAN_EVENT|SPAN_LINK|EVENT_ATTRIBUTE|LINK_ATTRIBUTE)_COUNT_LIMIT|METRICS_EXEMPLAR_FILTER|EXPORTER_OTLP_(TRACES|LOGS)_(ENDPOINT|HEADERS|PROTOCOL|TIMEOUT|COMPRESSION|CERTIFICATE|CLIENT_KEY|CLIENT_CERTIFICATE|INSECURE)|EXPORTER_(ZIPKIN|JAEGER|PROMETHEUS)_\w+|NODE_RESOURCE_DETECTORS|NODE_ENABLED_INSTRUMENTATIONS|NODE_DISABLED_INSTRUMENTATIONS|SEMCONV_STABILITY_OPT_IN|SERVICE_VERSION)$/;
+
+/** Headers an OTLP request cannot carry from configuration: the HTTP client and the exporter set them. */
+const RESERVED_HEADERS = new Set([
+  'content-length',
+  'transfer-encoding',
+  'content-encoding',
+  'content-type',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'host',
+  'te',
+  'trailer',
+  'expect',
+  'proxy-connection',
+]);
+/** An HTTP token (RFC 9110's tchar). */
+const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Problems of an OTLP header list, each naming the header (never its value, which may be a secret). */
+export function headerProblems(headers: Readonly<Record<string, string>>): string[] {
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HTTP_TOKEN.test(name)) problems.push(`header name "${name}" is not an HTTP token`);
+    else if (RESERVED_HEADERS.has(name.toLowerCase()))
+      problems.push(`header ${name} is set by the exporter and cannot be configured`);
+    // RFC 9110: CR, LF and NUL are never valid in a field value (they would split the request).
+    else if (hasControlCharacter(value))
+      problems.push(`header ${name} has a control character (CR, LF, NUL...) in its value`);
+  }
+  return problems;
+}
+
+/** Any C0 control but tab, or DEL. */
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/** Decimal notation only: "0x10", "1e3", "0b1" or " 5" are refused rather than read as 16, 1000, 1, 5. */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
 function schemaOf(): object {
   const properties: Record<string, object> = {};
@@ -337,11 +372,23 @@ interface AjvError {
 /** Parses and validates the environment. Throws ConfigError listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const problems: string[] = [];
+  const ignoredVariables: string[] = [];
   const known = new Set(Object.keys(VARIABLES));
+  const knownOtel = [...known].filter((k) => k.startsWith('OTEL_'));
   for (const key of Object.keys(env)) {
-    if (key.startsWith('CONNTRACK_EXPORTER_') && !known.has(key) && !KUBERNETES_SERVICE_LINK.test(key)) {
+    if (known.has(key)) continue;
+    if (key.startsWith('CONNTRACK_EXPORTER_') && !KUBERNETES_SERVICE_LINK.test(key)) {
       const suggestion = closest(key, [...known]);
       problems.push(`${key}: unknown variable${suggestion ? ` (did you mean ${suggestion}?)` : ''}`);
+    } else if (key.startsWith('OTEL_')) {
+      if (OTEL_NOT_FOR_US.test(key)) {
+        ignoredVariables.push(key);
+        continue;
+      }
+      const suggestion = closest(key, knownOtel);
+      problems.push(
+        `${key}: unknown or unsupported OpenTelemetry variable${suggestion ? ` (did you mean ${suggestion}?)` : ''}; this exporter reads ${knownOtel.join(', ')}`,
+      );
     }
   }
   // Empty values mean "unset", as in the OpenTelemetry spec and most shells' habits.
@@ -353,6 +400,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     const spec = VARIABLES[name];
     if ((spec?.type === 'number' || spec?.type === 'integer') && Math.abs(Number(value)) === Infinity) {
       problems.push(`${name}: must be finite (got "${value}"); valid: ${spec.valid}`);
+      continue;
+    }
+    // Number() reads "0x10", "1e3", "0b1" and " 5 " too; anything it would not read is left to the schema.
+    if (
+      (spec?.type === 'number' || spec?.type === 'integer') &&
+      Number.isFinite(Number(value)) &&
+      !DECIMAL.test(value)
+    ) {
+      problems.push(`${name}: not a decimal number (got "${value}"); valid: ${spec.valid}`);
       continue;
     }
     data[name] = value;
@@ -387,13 +443,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (!listen) problem('CONNTRACK_EXPORTER_LISTEN_ADDRESS', 'not a host:port address');
 
   const metricsPath = str('CONNTRACK_EXPORTER_METRICS_PATH');
-  if (!metricsPath.startsWith('/')) problem('CONNTRACK_EXPORTER_METRICS_PATH', 'must start with "/"');
+  const pathProblem = metricsPathProblem(metricsPath);
+  if (pathProblem) problem('CONNTRACK_EXPORTER_METRICS_PATH', pathProblem);
+
+  const webConfigFile = opt('CONNTRACK_EXPORTER_WEB_CONFIG_FILE');
 
   const procPath = str('CONNTRACK_EXPORTER_PROC_PATH');
   if (!procPath.startsWith('/')) problem('CONNTRACK_EXPORTER_PROC_PATH', 'must be absolute');
 
   const collectors = splitList(str('CONNTRACK_EXPORTER_COLLECTORS'));
-  const badCollectors = collectors.filter((c) => !(COLLECTOR_NAMES as readonly string[]).includes(c));
+  const badCollectors = collectors.filter((c) => !COLLECTOR_NAMES.includes(c));
   if (badCollectors.length > 0 || collectors.length === 0) {
     problem(
       'CONNTRACK_EXPORTER_COLLECTORS',
@@ -419,8 +478,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const headers: Record<string, string> = {};
   for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_METRICS_HEADERS']) {
     const parsed = parseKeyValues(opt(name));
-    if (parsed === undefined) problem(name, 'not a list of key=value pairs');
-    else Object.assign(headers, parsed);
+    if (parsed === undefined) {
+      problem(name, 'not a list of key=value pairs');
+      continue;
+    }
+    // Values are secrets (API keys): the problem names the header, never quotes the variable.
+    for (const p of headerProblems(parsed))
+      problems.push(`${name}: ${p}; valid: ${VARIABLES[name]?.valid ?? '?'}`);
+    Object.assign(headers, parsed);
   }
   const resourceAttributes = parseKeyValues(opt('OTEL_RESOURCE_ATTRIBUTES'));
   if (resourceAttributes === undefined) problem('OTEL_RESOURCE_ATTRIBUTES', 'not a list of key=value pairs');
@@ -431,24 +496,31 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   if (str('OTEL_SERVICE_NAME').trim() === '') problem('OTEL_SERVICE_NAME', 'empty');
 
+  const collectorOptions = new Map<string, unknown>();
+  for (const c of COLLECTORS) {
+    if (!c.settings) continue;
+    collectorOptions.set(c.name, c.settings.parse({ get: (name) => raw[name], problem }));
+  }
+
   if (problems.length > 0 || !listen) throw new ConfigError(problems);
 
   return {
     listen,
     metricsPath,
+    webConfigFile: webConfigFile === undefined ? undefined : resolvePath(webConfigFile),
+    http: {
+      maxConnections: num('CONNTRACK_EXPORTER_HTTP_MAX_CONNECTIONS'),
+      headersTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_HTTP_HEADER_TIMEOUT_SECONDS') * 1000),
+      idleTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_HTTP_IDLE_TIMEOUT_SECONDS') * 1000),
+    },
+    ignoredVariables,
     logLevel: str('CONNTRACK_EXPORTER_LOG_LEVEL') as Config['logLevel'],
-    collectors: [...new Set(collectors)] as EnabledCollector[],
+    collectors: [...new Set(collectors)],
     source: str('CONNTRACK_EXPORTER_SOURCE') as Config['source'],
     procPath,
     netlinkTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_NETLINK_TIMEOUT_SECONDS') * 1000),
-    flow: {
-      intervalMs: Math.round(num('CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS') * 1000),
-      maxFlowsPerPass: num('CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS'),
-      seriesBudget: num('CONNTRACK_EXPORTER_FLOW_SERIES_BUDGET'),
-      topK: num('CONNTRACK_EXPORTER_FLOW_TOP_K'),
-      skipAboveUsage: num('CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE'),
-      enableAccounting: raw.CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING === true,
-    },
+    collectorOptions,
+    flow: collectorOptions.get('flows') as FlowSettings,
     shutdownTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS') * 1000),
     exporters: { prometheus: exporterNames.includes('prometheus'), otlp: exporterNames.includes('otlp') },
     otlp: {
@@ -489,14 +561,32 @@ function splitList(value: string): string[] {
     .filter((s) => s !== '');
 }
 
-/** "host:port", ":port", "[v6]:port". Returns undefined when malformed. */
+/** "host:port", ":port", "[v6]:port". Returns undefined when malformed (e.g. "[:::]:9469"). */
 export function parseListenAddress(value: string): { host: string | undefined; port: number } | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/.exec(value.trim());
   if (!m) return undefined;
   const port = Number(m[3]);
   if (port > 65535) return undefined;
+  if (m[1] !== undefined && !isIPv6(m[1])) return undefined;
   const host = m[1] ?? m[2];
+  if (host !== undefined && host !== '' && !isIP(host) && !HOSTNAME.test(host)) return undefined;
   return { host: host === '' ? undefined : host, port };
+}
+
+/** RFC 1123 host names (labels of letters, digits and inner hyphens). */
+const HOSTNAME =
+  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** Why a metrics path cannot work, or undefined. */
+export function metricsPathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'must start with "/"';
+  if (path.includes('?') || path.includes('#'))
+    return 'a query or fragment is never part of the matched path';
+  if (path === '/' || path === '/healthz') return `"${path}" is taken by the exporter's own endpoint`;
+  // RFC 3986 path characters; anything else would arrive percent-encoded and never match.
+  if (!/^[A-Za-z0-9\-._~!$&'()*+,;=:@%/]+$/.test(path))
+    return 'has characters that are not valid in a URL path';
+  return undefined;
 }
 
 function isHttpUrl(value: string): boolean {

@@ -1,12 +1,15 @@
 // Layer: conntrack model. A read-only ctnetlink client: table size, per-CPU and expectation
-// statistics, and streamed flow dumps. Two transports (docs/ctnetlink.md#sockets-and-reads): one for
-// small requests, one for dumps, so a long flow dump never delays a scrape's stats request.
-// Knows nothing of Prometheus or OpenTelemetry.
-
+// statistics, and streamed flow dumps. Two transports: one for small requests, one for dumps, so
+// a long flow dump never delays a scrape's stats request (a netlink socket holds one dump at a
+// time, net/netlink/af_netlink.c answers a second one with EBUSY; docs/ctnetlink.md#sockets-and-reads).
+// Every transport runs with the ctnetlink read-only guard. Malformed messages are reported
+// through `onMalformed`; the client keeps no telemetry of its own. Knows nothing of Prometheus
+// or OpenTelemetry.
 import type { MessageView } from '../netlink/codec.js';
 import type { DecodeError } from '../netlink/errors.js';
 import { NetlinkTransport, type RawSocket } from '../netlink/transport.js';
 import { CtMsg, ExpMsg } from './constants.js';
+import { CTNETLINK_READ_ONLY } from './readonly.js';
 import {
   decodeCpuStats,
   decodeExpectStats,
@@ -20,29 +23,23 @@ import {
 export interface ConntrackClientOptions {
   readonly timeoutMs: number;
   readonly socketFactory?: () => RawSocket;
+  /** Called for every message or datagram skipped as malformed (the exporter's telemetry counts them). */
+  readonly onMalformed?: (err: DecodeError) => void;
 }
 
 export class ConntrackClient {
   private readonly requests: NetlinkTransport;
   private readonly dumps: NetlinkTransport;
-  private malformed = 0;
 
   constructor(options: ConntrackClientOptions) {
-    const onMalformed = (_err: DecodeError): void => {
-      this.malformed += 1;
-    };
     const transportOptions = {
       timeoutMs: options.timeoutMs,
-      onMalformed,
+      guard: CTNETLINK_READ_ONLY,
+      onMalformed: options.onMalformed,
       socketFactory: options.socketFactory,
     };
     this.requests = new NetlinkTransport(transportOptions);
     this.dumps = new NetlinkTransport(transportOptions);
-  }
-
-  /** Messages skipped as malformed since start. */
-  get malformedMessages(): number {
-    return this.malformed;
   }
 
   /** What `conntrack -C` reads: entries of this netns and the global limit. */
@@ -73,11 +70,6 @@ export class ConntrackClient {
    */
   dumpFlows(onMessage: (msg: MessageView) => void): Promise<void> {
     return this.dumps.dump({ type: CtMsg.GET, name: 'IPCTNL_MSG_CT_GET' }, onMessage);
-  }
-
-  /** Counts messages the caller could not decode. */
-  countMalformed(count = 1): void {
-    this.malformed += count;
   }
 
   close(): void {

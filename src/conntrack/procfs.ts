@@ -76,6 +76,8 @@ export function parseProcStats(text: string, kernelRelease: string): ProcStats {
       const raw = fields[i] ?? '';
       if (!/^[0-9a-fA-F]+$/.test(raw)) throw new ProcfsError(`column ${column}: "${raw}" is not hex`);
       const value = parseInt(raw, 16);
+      // Above 2^53 a double cannot hold the counter exactly: a malformed file, not a value.
+      if (!Number.isSafeInteger(value)) throw new ProcfsError(`column ${column}: "${raw}" is above 2^53`);
       // Own properties only: a column named "constructor" must not find Object.prototype's.
       const cpuName = Object.hasOwn(CPU_COLUMNS, column) ? CPU_COLUMNS[column] : undefined;
       const expectName = Object.hasOwn(EXPECT_COLUMNS, column) ? EXPECT_COLUMNS[column] : undefined;
@@ -117,8 +119,9 @@ export async function readNetfilterSysctl(procPath: string, name: string): Promi
   } catch (err) {
     throw new ProcfsError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
-  const value = Number(text.trim());
-  if (!Number.isFinite(value) || text.trim() === '')
-    throw new ProcfsError(`${file}: "${text.trim()}" is not a number`);
+  const trimmed = text.trim();
+  if (!/^-?\d+$/.test(trimmed)) throw new ProcfsError(`${file}: "${trimmed}" is not an integer`);
+  const value = Number(trimmed);
+  if (!Number.isSafeInteger(value)) throw new ProcfsError(`${file}: "${trimmed}" is above 2^53`);
   return value;
 }

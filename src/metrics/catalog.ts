@@ -2,10 +2,21 @@
 // for Prometheus and OpenTelemetry alike. Dashboards, alert rules, the README and both sinks are
 // checked against this file. It knows nothing of the kernel or of how values are collected.
 
-export type MetricType = 'gauge' | 'counter' | 'histogram';
+/**
+ * `gaugehistogram` (OpenMetrics' name): a distribution of what exists now, whose buckets go down
+ * as well as up (docs/metrics.md). There is no cumulative `histogram` in the catalogue.
+ */
+export type MetricType = 'gauge' | 'counter' | 'gaugehistogram';
 
-export type CollectorName =
-  'table' | 'cpu_stats' | 'expect_stats' | 'sysctl' | 'flows' | 'netns' | 'exporter';
+/**
+ * The collector that produces a metric: a name from the collector registry
+ * (src/collectors/index.ts, which checks it at load), or `exporter` for self-metrics of the
+ * framework. This layer knows no collector, so it is a plain string here.
+ */
+export type CollectorName = string;
+
+/** The series of a gauge histogram (OpenMetrics `gaugehistogram`); none carries the bare name. */
+export const GAUGE_HISTOGRAM_SUFFIXES = ['_bucket', '_gcount', '_gsum'] as const;
 
 export interface MetricDef<L extends string = string> {
   /** Prometheus name (counters end in `_total`). */
@@ -19,7 +30,7 @@ export interface MetricDef<L extends string = string> {
   readonly labels: readonly L[];
   /** Which collector produces it; `exporter` for self-metrics produced by the framework. */
   readonly collector: CollectorName;
-  /** Histogram bucket upper bounds (histograms only). */
+  /** Bucket upper bounds (gauge histograms only). */
   readonly buckets?: readonly number[];
 }
 
@@ -38,6 +49,7 @@ export const OTEL_ATTRIBUTE: Readonly<Record<string, string>> = {
   collector: 'conntrack.collector',
   source: 'conntrack.source',
   result: 'conntrack.result',
+  reason: 'conntrack.reason',
   netns: 'conntrack.netns',
   pod_uid: 'k8s.pod.uid',
   version: 'service.version',
@@ -47,21 +59,16 @@ export const OTEL_ATTRIBUTE: Readonly<Record<string, string>> = {
 /** Every OpenTelemetry name except the two hostmetrics-compatible ones starts with this. */
 export const OTEL_PREFIX = 'conntrack.';
 
-import {
-  CPU_STAT_NAMES,
-  EXPECT_STAT_NAMES,
-  type CpuStatName,
-  type ExpectStatName,
-} from '../conntrack/stats.js';
-
-export { CPU_STAT_NAMES, EXPECT_STAT_NAMES };
-export type { CpuStatName, ExpectStatName };
-
 function def<const L extends string>(m: MetricDef<L>): MetricDef<L> {
   return m;
 }
 
-const CPU_STAT_HELP: Record<CpuStatName, string> = {
+/**
+ * The per-CPU counters by the name of their metric, in the kernel's attribute order (enum
+ * ctattr_stats_cpu in include/uapi/linux/netfilter/nfnetlink_conntrack.h). The conntrack layer
+ * decodes the same names; src/collectors/cpu-stats.ts checks at compile time that they agree.
+ */
+const CPU_STAT_HELP = {
   searched: 'Hash table lookups (no longer sent by kernels since 4.10).',
   found: 'Lookups that found an existing entry.',
   new: 'Entries added (no longer sent by kernels since 4.10).',
@@ -78,13 +85,18 @@ const CPU_STAT_HELP: Record<CpuStatName, string> = {
   search_restart: 'Lookups restarted because a hash resize or a concurrent change moved an entry.',
   clash_resolve: 'Insert clashes that were resolved (mostly UDP), instead of dropping the packet.',
   chaintoolong: 'Inserts refused because a hash chain grew too long (hash collision pressure).',
-};
+} as const;
+export type CpuStatName = keyof typeof CPU_STAT_HELP;
+export const CPU_STAT_NAMES = Object.keys(CPU_STAT_HELP) as readonly CpuStatName[];
 
-const EXPECT_STAT_HELP: Record<ExpectStatName, string> = {
+/** The expectation counters (enum ctattr_expect_stats), checked against the conntrack layer in expect-stats.ts. */
+const EXPECT_STAT_HELP = {
   new: 'Expectations added.',
   create: 'Expectations created by helpers.',
   delete: 'Expectations deleted.',
-};
+} as const;
+export type ExpectStatName = keyof typeof EXPECT_STAT_HELP;
+export const EXPECT_STAT_NAMES = Object.keys(EXPECT_STAT_HELP) as readonly ExpectStatName[];
 
 // ---- table ----------------------------------------------------------------------------------
 
@@ -194,7 +206,8 @@ export const timeoutSeconds = def({
 
 // ---- flows (values from the last completed flow pass) ----------------------------------------
 
-const FROM_PASS = 'From the last completed flow pass (sampled and scaled beyond the per-pass cap).';
+const FROM_PASS =
+  'From the last completed flow pass (beyond the per-pass budget a sample, scaled to the exact entry count); absent once older than the maximum age.';
 
 export const flows = def({
   name: 'conntrack_flows',
@@ -264,7 +277,7 @@ export const flowAgeSeconds = def({
   name: 'conntrack_flow_age_seconds',
   otelName: 'conntrack.flow.age',
   help: `Age of live flows (now minus the timestamp extension's start), by protocol. Absent while nf_conntrack_timestamp is off. ${FROM_PASS}`,
-  type: 'histogram',
+  type: 'gaugehistogram',
   unit: 's',
   labels: ['protocol'],
   collector: 'flows',
@@ -356,7 +369,7 @@ export const flowPassEnd = def({
 export const flowPassScanned = def({
   name: 'conntrack_flow_pass_flows_scanned',
   otelName: 'conntrack.flow.pass.flows_scanned',
-  help: 'Flows the kernel returned in the last completed flow pass.',
+  help: 'Flow messages the last completed flow pass read: its sample, read from where the previous pass stopped (the whole table when it fits the budget).',
   type: 'gauge',
   unit: '{flows}',
   labels: [],
@@ -376,7 +389,7 @@ export const flowPassDecoded = def({
 export const flowPassSamplingRatio = def({
   name: 'conntrack_flow_pass_sampling_ratio',
   otelName: 'conntrack.flow.pass.sampling_ratio',
-  help: 'Flows decoded divided by flows scanned in the last completed pass (1 means every flow was decoded).',
+  help: 'Flows decoded divided by the table entries in the last completed pass: the share of the table the aggregates are scaled from (1 means every flow was read).',
   type: 'gauge',
   unit: '1',
   labels: [],
@@ -390,6 +403,16 @@ export const flowSeriesFolded = def({
   type: 'gauge',
   unit: '{series}',
   labels: [],
+  collector: 'flows',
+});
+
+export const flowWalks = def({
+  name: 'conntrack_flow_walks_total',
+  otelName: 'conntrack.flow.walks',
+  help: 'Fresh walks of the table that flow passes started, by reason: new (first pass, or after a failed one), fits (the table fits the per-pass budget: read whole), resize (the hash table was resized), end (the walk reached the end of the table and wrapped around).',
+  type: 'counter',
+  unit: '{walks}',
+  labels: ['reason'],
   collector: 'flows',
 });
 
@@ -509,17 +532,8 @@ export const otlpExportFailures = def({
   collector: 'exporter',
 });
 
-/** Every metric, in exposition order. */
-export const CATALOG: readonly MetricDef[] = [
-  entries,
-  entriesLimit,
-  hashBuckets,
-  ...Object.values(cpuStats),
-  ...Object.values(expectStats),
-  accountingEnabled,
-  timestampEnabled,
-  eventsMode,
-  timeoutSeconds,
+/** The flows collector's metrics, in exposition order. */
+export const FLOW_METRICS: readonly MetricDef[] = [
   flows,
   flowsByStatus,
   flowsByNat,
@@ -540,6 +554,21 @@ export const CATALOG: readonly MetricDef[] = [
   flowPassSamplingRatio,
   flowSeriesFolded,
   flowPasses,
+  flowWalks,
+];
+
+/** Every metric, in exposition order. */
+export const CATALOG: readonly MetricDef[] = [
+  entries,
+  entriesLimit,
+  hashBuckets,
+  ...Object.values(cpuStats),
+  ...Object.values(expectStats),
+  accountingEnabled,
+  timestampEnabled,
+  eventsMode,
+  timeoutSeconds,
+  ...FLOW_METRICS,
   netnsEntries,
   ...Object.values(netnsStats),
   netnsCount,

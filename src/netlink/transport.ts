@@ -2,7 +2,8 @@
 // `netlink` package's RawNetlinkSocket behind the small `RawSocket` interface). Replies are
 // matched by sequence number; dumps stream to NLMSG_DONE; single requests end at their ACK;
 // every call has an idle timeout; kernel errors become typed errors. Every outgoing buffer goes
-// through the read-only guard. Knows nothing of conntrack attributes or metrics.
+// through the read-only guard the caller hands in (src/conntrack/readonly.ts for ctnetlink).
+// Knows nothing of conntrack attributes, message names or metrics.
 // Reference: net/netlink/af_netlink.c (dump batches), net/netfilter/nf_conntrack_netlink.c;
 // docs/ctnetlink.md#sockets-and-reads, docs/ctnetlink.md#message-framing-and-when-a-reply-ends.
 
@@ -27,7 +28,7 @@ import {
   NetlinkSocketError,
   NetlinkTimeoutError,
 } from './errors.js';
-import { assertReadOnly } from './readonly.js';
+import type { RequestGuard } from './readonly.js';
 
 const NETLINK_NETFILTER = 12;
 const EPERM = 1;
@@ -44,6 +45,8 @@ export interface RawSocket {
 export interface TransportOptions {
   /** A call fails when no datagram for it arrives for this long. */
   readonly timeoutMs: number;
+  /** Checks every outgoing buffer before it reaches the socket; there is no default. */
+  readonly guard: RequestGuard;
   /** Called for every malformed message or datagram that was skipped. */
   readonly onMalformed?: (err: DecodeError) => void;
   readonly socketFactory?: () => RawSocket;
@@ -127,7 +130,7 @@ export class NetlinkTransport {
     this.seq = (this.seq + 1) >>> 0 || 1;
     const seq = this.seq;
     const buf = encodeRequest({ type: spec.type, flags, seq, family: spec.family ?? 0 });
-    assertReadOnly(buf);
+    this.options.guard.assert(buf);
     const isDump = (flags & NLM_F_DUMP) !== 0;
 
     return new Promise<void>((resolve, reject) => {

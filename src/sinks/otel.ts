@@ -1,11 +1,15 @@
 // Layer: sinks. Pushes the same snapshot as /metrics over OTLP/HTTP with the OpenTelemetry metrics
-// SDK: one instrument per catalogue entry (named by `otelName`), one batch observable callback per
-// collector, so a failing source loses only its own instruments. Knows the catalogue and the Sample
-// types; nothing of the kernel. Every OTLP setting comes from Config: nothing here reads OTEL_*
-// variables, and the SDK's own environment readers are bypassed (see createOtlpExporter).
+// SDK. The data enters the SDK through its public MetricProducer interface (SnapshotProducer):
+// every collect of the periodic reader takes one snapshot and turns exactly its samples into
+// metric data, named by the catalogue's `otelName`. What the snapshot lacks (a failed collector, a
+// port that left the top K) is not sent; nothing has to be filtered afterwards. Knows the catalogue
+// and the Sample types; nothing of the kernel. Every OTLP setting comes from Config: nothing here
+// reads OTEL_* variables, and the SDK's own environment readers are bypassed (createOtlpExporter).
+//
+// The wiring imports this module only when OTLP is on (main.ts): the SDK then costs nothing.
 
 import { hostname } from 'node:os';
-import { ValueType, type Attributes, type HrTime, type Observable } from '@opentelemetry/api';
+import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import {
   AggregationTemporalityPreference,
   OTLPMetricExporterBase,
@@ -27,19 +31,20 @@ import {
   MeterProvider,
   PeriodicExportingMetricReader,
   type CollectionResult,
-  type HistogramMetricData,
+  type GaugeMetricData,
   type MetricCollectOptions,
   type MetricData,
+  type MetricProducer,
   type PushMetricExporter,
   type ResourceMetrics,
-  type ScopeMetrics,
+  type SumMetricData,
 } from '@opentelemetry/sdk-metrics';
-import type { HistogramSample, Labels, Sample } from '../collectors/types.js';
-import type { Config, OtlpConfig } from '../config/config.js';
-import { ExporterError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { CATALOG, OTEL_ATTRIBUTE, type CollectorName, type MetricDef } from '../metrics/catalog.js';
-import type { Snapshot } from '../metrics/collection.js';
+import { CATALOG, OTEL_ATTRIBUTE, type MetricDef } from '../metrics/catalog.js';
+import type { HistogramSample, Labels, Sample, Snapshot, SnapshotSource } from '../metrics/sample.js';
+import { OtlpError, OtlpExportHealth, type ExportOutcome } from './otlp-health.js';
+
+export { OtlpError, OtlpExportHealth };
 
 /** Instrumentation scope of every metric we push. */
 export const METER_NAME = 'conntrack-exporter';
@@ -47,57 +52,31 @@ export const METER_NAME = 'conntrack-exporter';
 /** Attributes the semantic conventions type as integers (cpu.logical_number is an int). */
 const INT_ATTRIBUTES: ReadonlySet<string> = new Set(['cpu.logical_number']);
 
-/** What the pipeline reads: Collection satisfies it (single-flight, shared with /metrics). */
-export interface SnapshotSource {
-  collect(): Promise<Snapshot>;
+/** The OTLP settings this sink needs (config.ts fills them from the OTEL_* variables). */
+export interface OtlpConfig {
+  readonly endpoint: string;
+  readonly protocol: 'http/protobuf' | 'http/json';
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly compression: 'gzip' | 'none';
+  readonly intervalMs: number;
+  readonly exportTimeoutMs: number;
+  readonly temporality: 'cumulative' | 'delta' | 'lowmemory';
 }
+
+/** The resource settings (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, the downward API's K8S_*). */
+export interface ResourceConfig {
+  readonly serviceName: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly k8sNodeName?: string;
+  readonly k8sPodName?: string;
+  readonly k8sNamespaceName?: string;
+}
+
+/** Attribute of a gauge histogram bucket: its upper bound, as Prometheus' `le` (docs/otel.md). */
+export const BUCKET_BOUND_ATTRIBUTE = 'le';
 
 type ExportResult = Parameters<Parameters<PushMetricExporter['export']>[1]>[0];
-/** ExportResultCode.SUCCESS of @opentelemetry/core (not a direct dependency). */
-const EXPORT_SUCCESS = 0 as ExportResult['code'];
-
-export class OtlpError extends ExporterError {}
-
-/**
- * Counts exports that failed after the SDK's own retries (conntrack_otlp_export_failures_total)
- * and logs on state change only: a receiver down for an hour is one warning, not one per interval.
- */
-export class OtlpExportHealth {
-  private count = 0;
-  private failing = false;
-
-  constructor(
-    private readonly log: Logger,
-    private readonly endpoint: string,
-  ) {}
-
-  get failures(): number {
-    return this.count;
-  }
-
-  record(result: ExportResult): void {
-    if (result.code === EXPORT_SUCCESS) {
-      if (this.failing) this.log.info({ endpoint: this.endpoint }, 'OTLP export recovered');
-      this.failing = false;
-      return;
-    }
-    this.count += 1;
-    if (this.failing) return;
-    this.failing = true;
-    const cause = result.error;
-    const err = new OtlpError('ERR_OTLP_EXPORT', `OTLP export to ${this.endpoint} failed`, { cause });
-    this.log.warn(
-      {
-        code: err.code,
-        endpoint: this.endpoint,
-        // OTLPExporterError carries the HTTP status, network errors an errno name.
-        cause: (cause as { code?: unknown } | undefined)?.code,
-        err: cause?.message,
-      },
-      'OTLP export failing after retries; counted in conntrack_otlp_export_failures_total',
-    );
-  }
-}
 
 /** Wraps the exporter so every final export result (after retries) reaches OtlpExportHealth. */
 class CountingExporter implements PushMetricExporter {
@@ -108,7 +87,7 @@ class CountingExporter implements PushMetricExporter {
 
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
     this.inner.export(metrics, (result) => {
-      this.health.record(result);
+      this.health.record(result satisfies ExportOutcome);
       resultCallback(result);
     });
   }
@@ -166,7 +145,7 @@ export function createOtlpExporter(otlp: OtlpConfig, userAgent: string): PushMet
  * OTEL_RESOURCE_ATTRIBUTES over them (an explicit setting beats detection), then service.name from
  * OTEL_SERVICE_NAME resolution (config.ts applies the spec's precedence).
  */
-export function buildResource(resource: Config['resource'], version: string, host = hostname()): Resource {
+export function buildResource(resource: ResourceConfig, version: string, host = hostname()): Resource {
   const detected: Record<string, string> = {
     'service.version': version,
     'host.name': host,
@@ -189,186 +168,240 @@ export function attributesOf(labels: Labels): Attributes {
   return out;
 }
 
-function seriesKey(name: string, attributes: Attributes): string {
-  return `${name}\u0000${JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
-}
-
 function hrTime(ms: number): HrTime {
   const seconds = Math.floor(ms / 1000);
   return [seconds, Math.round((ms - seconds * 1000) * 1e6)];
 }
 
-/** One collect of the reader: the snapshot all callbacks read, and what they observed from it. */
-interface Round {
-  readonly snapshot: Promise<Snapshot>;
-  readonly observed: Set<string>;
-  byCollector?: Map<CollectorName, Sample[]>;
+function seriesKey(name: string, attributes: Attributes): string {
+  return `${name}\u0000${JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
 }
 
-function newRound(source: SnapshotSource): Round {
-  const snapshot = source.collect();
-  // Callbacks and collect() await it; this only keeps a rejection from being "unhandled" meanwhile.
-  snapshot.catch(() => undefined);
-  return { snapshot, observed: new Set() };
+/** OTLP names of a gauge histogram's three gauges (docs/otel.md). */
+export function gaugeHistogramNames(def: MetricDef): { bucket: string; count: string; sum: string } {
+  return { bucket: `${def.otelName}.bucket`, count: `${def.otelName}.count`, sum: `${def.otelName}.sum` };
 }
 
-function samplesOf(round: Round, snapshot: Snapshot, collector: CollectorName): readonly Sample[] {
-  if (!round.byCollector) {
-    round.byCollector = new Map();
-    for (const s of snapshot.samples) {
-      const list = round.byCollector.get(s.metric.collector);
-      if (list) list.push(s);
-      else round.byCollector.set(s.metric.collector, [s]);
-    }
-  }
-  return round.byCollector.get(collector) ?? [];
+/** Name, description and unit of each of a gauge histogram's three gauges: buckets, count, sum. */
+export function gaugeHistogramDescriptors(
+  def: MetricDef,
+): readonly { name: string; description: string; unit: string }[] {
+  const names = gaugeHistogramNames(def);
+  return [
+    {
+      name: names.bucket,
+      description: `${def.help} Flows now with a value up to ${BUCKET_BOUND_ATTRIBUTE} (a gauge histogram's buckets).`,
+      unit: '{flows}',
+    },
+    { name: names.count, description: `Count of the ${def.otelName} gauge histogram.`, unit: '{flows}' },
+    { name: names.sum, description: `Sum of the ${def.otelName} gauge histogram.`, unit: def.unit },
+  ];
 }
 
-/** OTel buckets count per bucket (n bounds, n+1 counts); the sample's are cumulative (Prometheus `le`). */
-function histogramValue(def: MetricDef, s: HistogramSample) {
-  const boundaries = [...(def.buckets ?? [])];
-  const counts: number[] = [];
-  let below = 0;
-  boundaries.forEach((_, i) => {
-    const cumulative = s.bucketCounts[i] ?? below;
-    counts.push(cumulative - below);
-    below = cumulative;
-  });
-  counts.push(s.count - below);
-  return { buckets: { boundaries, counts }, count: s.count, sum: s.sum };
+/** What a counter series carried in the last collects: its start, its last total and when. */
+interface CounterState {
+  start: number;
+  total: number;
+  at: number;
+  round: number;
 }
 
-interface ReaderOptions {
-  readonly exporter: PushMetricExporter;
-  readonly intervalMs: number;
-  readonly exportTimeoutMs: number;
+/** Counter series unseen for this many collects are forgotten (a port that left the top K). */
+const FORGET_AFTER_ROUNDS = 10;
+
+export interface SnapshotProducerOptions {
   readonly source: SnapshotSource;
-  /** otelName of every instrument whose stale series must be dropped. */
-  readonly observableNames: ReadonlySet<string>;
+  /** The temporality the exporter wants for an instrument type (asked per collect). */
+  readonly temporality: (type: InstrumentType) => AggregationTemporality;
+  readonly version: string;
+  readonly log: Logger;
+  /** Unix ms the pipeline started: the start time of every series present at the first collect. */
+  readonly startedAt?: number;
+  readonly now?: () => number;
 }
 
 /**
- * A periodic reader whose every collect takes exactly one snapshot (one Collection.collect(),
- * joined by a /metrics scrape in flight) shared by all callbacks of that collect. It also
- *  - drops series a callback did not observe this time: the SDK (3.1) keeps exporting every
- *    attribute set an asynchronous instrument ever saw under cumulative temporality, against the
- *    spec ("SHOULD NOT produce aggregated metric data for a previously-observed attribute set
- *    which is not observed during a successful callback"); without this a failed collector or a
- *    port that left the top K would be pushed with stale values forever;
- *  - adds the histograms, which the API cannot observe asynchronously (see histogramMetric).
+ * The catalogue's samples as OTLP metric data, one snapshot per collect. Counters are the
+ * kernel's cumulative totals: under cumulative temporality they go out as they are, with the time
+ * the series was first seen (or last reset) as start; under delta temporality as the increase
+ * since the series' previous export (its total when first seen). Gauges go out as gauges; a gauge
+ * histogram as three gauges (buckets by `le`, count, sum), since OTLP has no gauge histogram and a
+ * cumulative OTLP histogram must never go down.
  */
-class SnapshotReader extends PeriodicExportingMetricReader {
-  private round: Round | undefined;
-  private readonly startedAt = Date.now();
-  private lastCollectAt = this.startedAt;
+export class SnapshotProducer implements MetricProducer {
+  private readonly counters = new Map<string, CounterState>();
+  private round = 0;
+  private lastCollectAt: number;
+  private failing = false;
+  private readonly now: () => number;
 
-  constructor(private readonly opts: ReaderOptions) {
-    super({
-      exporter: opts.exporter,
-      exportIntervalMillis: opts.intervalMs,
-      // The SDK refuses a timeout above the interval; a late export is skipped, not stacked.
-      exportTimeoutMillis: Math.min(opts.exportTimeoutMs, opts.intervalMs),
-    });
+  constructor(private readonly opts: SnapshotProducerOptions) {
+    this.now = opts.now ?? Date.now;
+    this.lastCollectAt = opts.startedAt ?? this.now();
   }
 
-  /** The round of the collect in progress; a callback run by anything else gets its own. */
-  current(): Round {
-    return this.round ?? newRound(this.opts.source);
-  }
-
-  override async collect(options?: MetricCollectOptions): Promise<CollectionResult> {
-    const round = newRound(this.opts.source);
-    this.round = round;
+  async collect(options?: MetricCollectOptions): Promise<CollectionResult> {
+    let snapshot: Snapshot;
     try {
-      const result = await super.collect(options);
-      const now = Date.now();
-      let snapshot: Snapshot | undefined;
-      try {
-        snapshot = await round.snapshot;
-      } catch {
-        // Every callback failed on it too; the SDK has recorded those errors.
-      }
-      const scopeMetrics = this.finish(result.resourceMetrics.scopeMetrics, round, snapshot, now);
-      this.lastCollectAt = now;
-      return { resourceMetrics: { ...result.resourceMetrics, scopeMetrics }, errors: result.errors };
-    } finally {
-      if (this.round === round) this.round = undefined;
+      snapshot = await this.snapshot(options?.timeoutMillis);
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.noteFailure(error);
+      // Nothing of ours in this export: a snapshot we could not take is never sent as fresh.
+      return { resourceMetrics: { resource: resourceFromAttributes({}), scopeMetrics: [] }, errors: [error] };
     }
+    if (this.failing) this.opts.log.info('OTLP collection recovered');
+    this.failing = false;
+    const metrics = this.metricData(snapshot, this.now());
+    return {
+      resourceMetrics: {
+        resource: resourceFromAttributes({}),
+        scopeMetrics:
+          metrics.length > 0 ? [{ scope: { name: METER_NAME, version: this.opts.version }, metrics }] : [],
+      },
+      errors: [],
+    };
   }
 
-  private finish(
-    scopes: ScopeMetrics[],
-    round: Round,
-    snapshot: Snapshot | undefined,
-    now: number,
-  ): ScopeMetrics[] {
-    const out: ScopeMetrics[] = [];
-    let ours: ScopeMetrics | undefined;
-    for (const scope of scopes) {
-      if (scope.scope.name !== METER_NAME) {
-        out.push(scope);
-        continue;
-      }
-      const metrics: MetricData[] = [];
-      for (const m of scope.metrics) {
-        if (!this.opts.observableNames.has(m.descriptor.name)) {
-          metrics.push(m);
-          continue;
-        }
-        const fresh = m.dataPoints.filter((p) =>
-          round.observed.has(seriesKey(m.descriptor.name, p.attributes)),
-        );
-        if (fresh.length > 0) metrics.push({ ...m, dataPoints: fresh } as MetricData);
-      }
-      ours = { ...scope, metrics };
-      out.push(ours);
-    }
-    const histograms = snapshot ? this.histograms(snapshot, now) : [];
-    if (histograms.length > 0) {
-      if (ours) ours.metrics.push(...histograms);
-      else out.push({ scope: { name: METER_NAME }, metrics: histograms });
-    }
-    return out.filter((s) => s.metrics.length > 0);
+  private snapshot(timeoutMs: number | undefined): Promise<Snapshot> {
+    const pending = this.opts.source.collect();
+    if (timeoutMs === undefined) return pending;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new OtlpError(
+              'ERR_OTLP_COLLECT_TIMEOUT',
+              `no snapshot within the export timeout (${timeoutMs} ms)`,
+            ),
+          ),
+        timeoutMs,
+      );
+    });
+    // A late snapshot is dropped; only keep its rejection from being "unhandled".
+    pending.catch(() => undefined);
+    return Promise.race([pending, deadline]).finally(() => clearTimeout(timer));
   }
 
-  /**
-   * The flow-age histogram describes the live flows now (a "gauge histogram": counts go down when
-   * flows end). OTLP has no such type; it goes out as a Histogram carrying the current population
-   * in every export, exactly what /metrics serves. Under cumulative temporality its start is the
-   * process start (an OTLP->Prometheus path yields the same series as a scrape); under delta each
-   * point covers the interval since the previous export.
-   */
-  private histograms(snapshot: Snapshot, now: number): HistogramMetricData[] {
-    const temporality = this.selectAggregationTemporality(InstrumentType.HISTOGRAM);
-    const start = hrTime(
-      temporality === AggregationTemporality.CUMULATIVE ? this.startedAt : this.lastCollectAt,
+  private noteFailure(error: Error): void {
+    if (this.failing) return;
+    this.failing = true;
+    const code = error instanceof OtlpError ? error.code : 'ERR_OTLP_COLLECT';
+    this.opts.log.warn(
+      { code, cause: (error as { code?: unknown }).code, err: error.message },
+      'OTLP collection failed; this export carries no conntrack metrics',
     );
-    const end = hrTime(now);
-    const byDef = new Map<MetricDef, HistogramSample[]>();
+  }
+
+  /** The snapshot as metric data, in catalogue order. Advances the counter state. */
+  private metricData(snapshot: Snapshot, now: number): MetricData[] {
+    const byDef = new Map<MetricDef, Sample[]>();
     for (const s of snapshot.samples) {
-      if (s.kind !== 'histogram') continue;
       const list = byDef.get(s.metric);
       if (list) list.push(s);
       else byDef.set(s.metric, [s]);
     }
-    return [...byDef].map(([def, samples]) => ({
+    this.round += 1;
+    const counterTemporality = this.opts.temporality(InstrumentType.OBSERVABLE_COUNTER);
+    const out: MetricData[] = [];
+    for (const def of CATALOG) {
+      const samples = byDef.get(def);
+      if (!samples) continue;
+      if (def.type === 'gauge') out.push(this.gauge(def.otelName, def.help, def.unit, values(samples), now));
+      else if (def.type === 'counter') out.push(this.counter(def, values(samples), counterTemporality, now));
+      else out.push(...this.gaugeHistogram(def, histograms(samples), now));
+    }
+    for (const [key, state] of this.counters) {
+      if (this.round - state.round >= FORGET_AFTER_ROUNDS) this.counters.delete(key);
+    }
+    this.lastCollectAt = now;
+    return out;
+  }
+
+  private gauge(
+    name: string,
+    description: string,
+    unit: string,
+    points: readonly { attributes: Attributes; value: number }[],
+    now: number,
+  ): GaugeMetricData {
+    const startTime = hrTime(this.lastCollectAt);
+    const endTime = hrTime(now);
+    return {
+      descriptor: { name, description, unit, valueType: ValueType.DOUBLE },
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.GAUGE,
+      dataPoints: points.map((p) => ({ startTime, endTime, attributes: p.attributes, value: p.value })),
+    };
+  }
+
+  private counter(
+    def: MetricDef,
+    points: readonly { attributes: Attributes; value: number }[],
+    temporality: AggregationTemporality,
+    now: number,
+  ): SumMetricData {
+    const delta = temporality === AggregationTemporality.DELTA;
+    const dataPoints = points.map(({ attributes, value }) => {
+      const key = seriesKey(def.otelName, attributes);
+      const previous = this.counters.get(key);
+      // A total below the last one is a new series under the same attributes (a reset).
+      const continues = previous !== undefined && value >= previous.total;
+      const start = continues ? previous.start : this.lastCollectAt;
+      this.counters.set(key, { start, total: value, at: now, round: this.round });
+      return {
+        startTime: hrTime(delta ? (continues ? previous.at : this.lastCollectAt) : start),
+        endTime: hrTime(now),
+        attributes,
+        value: delta && continues ? value - previous.total : value,
+      };
+    });
+    return {
       descriptor: { name: def.otelName, description: def.help, unit: def.unit, valueType: ValueType.DOUBLE },
       aggregationTemporality: temporality,
-      dataPointType: DataPointType.HISTOGRAM,
-      dataPoints: samples.map((s) => ({
-        startTime: start,
-        endTime: end,
-        attributes: attributesOf(s.labels),
-        value: histogramValue(def, s),
-      })),
-    }));
+      dataPointType: DataPointType.SUM,
+      isMonotonic: true,
+      dataPoints,
+    };
   }
+
+  private gaugeHistogram(
+    def: MetricDef,
+    samples: readonly HistogramSample[],
+    now: number,
+  ): GaugeMetricData[] {
+    const bounds = [...(def.buckets ?? []).map(String), '+Inf'];
+    const buckets = samples.flatMap((s) => {
+      const attributes = attributesOf(s.labels);
+      return bounds.map((le, i) => ({
+        attributes: { ...attributes, [BUCKET_BOUND_ATTRIBUTE]: le },
+        value: i < bounds.length - 1 ? (s.bucketCounts[i] ?? 0) : s.count,
+      }));
+    });
+    const per = (value: (s: HistogramSample) => number) =>
+      samples.map((s) => ({ attributes: attributesOf(s.labels), value: value(s) }));
+    const points = [buckets, per((s) => s.count), per((s) => s.sum)];
+    return gaugeHistogramDescriptors(def).map((d, i) =>
+      this.gauge(d.name, d.description, d.unit, points[i] ?? [], now),
+    );
+  }
+}
+
+function values(samples: readonly Sample[]): { attributes: Attributes; value: number }[] {
+  return samples.flatMap((s) =>
+    s.kind === 'value' ? [{ attributes: attributesOf(s.labels), value: s.value }] : [],
+  );
+}
+
+function histograms(samples: readonly Sample[]): HistogramSample[] {
+  return samples.filter((s): s is HistogramSample => s.kind === 'histogram');
 }
 
 export interface OtlpPipelineOptions {
   readonly source: SnapshotSource;
   readonly otlp: OtlpConfig;
-  readonly resource: Config['resource'];
+  readonly resource: ResourceConfig;
   readonly version: string;
   readonly health: OtlpExportHealth;
   readonly log: Logger;
@@ -391,49 +424,24 @@ export function startOtlpPipeline(options: OtlpPipelineOptions): OtlpPipeline {
     options.exporter ?? createOtlpExporter(otlp, `conntrack-exporter/${options.version}`),
     options.health,
   );
-  const observable = CATALOG.filter((def) => def.type !== 'histogram');
-  const reader = new SnapshotReader({
-    exporter,
-    intervalMs: otlp.intervalMs,
-    exportTimeoutMs: otlp.exportTimeoutMs,
+  const producer = new SnapshotProducer({
     source: options.source,
-    observableNames: new Set(observable.map((def) => def.otelName)),
+    temporality: (type) => exporter.selectAggregationTemporality(type),
+    version: options.version,
+    log,
   });
+  const reader = new PeriodicExportingMetricReader({
+    exporter,
+    exportIntervalMillis: otlp.intervalMs,
+    // The SDK refuses a timeout above the interval; a late export is skipped, not stacked.
+    exportTimeoutMillis: Math.min(otlp.exportTimeoutMs, otlp.intervalMs),
+    metricProducers: [producer],
+  });
+  // The provider binds the reader and gives the export its resource; it has no instruments.
   const provider = new MeterProvider({
     resource: buildResource(options.resource, options.version, options.hostname),
     readers: [reader],
   });
-  const meter = provider.getMeter(METER_NAME, options.version);
-
-  const instruments = new Map<string, Observable>();
-  const byCollector = new Map<CollectorName, Observable[]>();
-  for (const def of observable) {
-    const opts = { description: def.help, unit: def.unit, valueType: ValueType.DOUBLE };
-    // Counters are monotonic sums; the SDK turns our cumulative totals into deltas when asked to.
-    const instrument =
-      def.type === 'counter'
-        ? meter.createObservableCounter(def.otelName, opts)
-        : meter.createObservableGauge(def.otelName, opts);
-    instruments.set(def.name, instrument);
-    const list = byCollector.get(def.collector);
-    if (list) list.push(instrument);
-    else byCollector.set(def.collector, [instrument]);
-  }
-  for (const [collector, own] of byCollector) {
-    // One callback per collector: if it throws or times out, the SDK drops only these instruments.
-    meter.addBatchObservableCallback(async (observer) => {
-      const round = reader.current();
-      const snapshot = await round.snapshot;
-      for (const s of samplesOf(round, snapshot, collector)) {
-        if (s.kind !== 'value') continue;
-        const instrument = instruments.get(s.metric.name);
-        if (!instrument) continue;
-        const attributes = attributesOf(s.labels);
-        observer.observe(instrument, s.value, attributes);
-        round.observed.add(seriesKey(s.metric.otelName, attributes));
-      }
-    }, own);
-  }
 
   log.info(
     {

@@ -28,22 +28,28 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
   return thrown as ConfigError;
 }
 
+const DEFAULT_FLOW = {
+  intervalMs: 30000,
+  maxFlowsPerPass: 100000,
+  seriesBudget: 300,
+  topK: 10,
+  skipAboveUsage: 0,
+  enableAccounting: false,
+};
+
 const DEFAULTS: Config = {
   listen: { host: undefined, port: 9469 },
   metricsPath: '/metrics',
+  webConfigFile: undefined,
+  http: { maxConnections: 64, headersTimeoutMs: 10000, idleTimeoutMs: 65000 },
+  ignoredVariables: [],
   logLevel: 'info',
   collectors: ['table', 'cpu_stats', 'expect_stats', 'sysctl', 'flows'],
   source: 'auto',
   procPath: '/proc',
   netlinkTimeoutMs: 5000,
-  flow: {
-    intervalMs: 30000,
-    maxFlowsPerPass: 250000,
-    seriesBudget: 300,
-    topK: 10,
-    skipAboveUsage: 0,
-    enableAccounting: false,
-  },
+  collectorOptions: new Map([['flows', DEFAULT_FLOW]]),
+  flow: DEFAULT_FLOW,
   shutdownTimeoutMs: 10000,
   exporters: { prometheus: true, otlp: false },
   otlp: {
@@ -88,6 +94,10 @@ describe('every variable, set to a non-default value', () => {
     const config = loadConfig({
       CONNTRACK_EXPORTER_LISTEN_ADDRESS: '127.0.0.1:9555',
       CONNTRACK_EXPORTER_METRICS_PATH: '/conntrack',
+      CONNTRACK_EXPORTER_WEB_CONFIG_FILE: '/etc/conntrack-exporter/web.yml',
+      CONNTRACK_EXPORTER_HTTP_MAX_CONNECTIONS: '9',
+      CONNTRACK_EXPORTER_HTTP_HEADER_TIMEOUT_SECONDS: '2.5',
+      CONNTRACK_EXPORTER_HTTP_IDLE_TIMEOUT_SECONDS: '7',
       CONNTRACK_EXPORTER_LOG_LEVEL: 'debug',
       CONNTRACK_EXPORTER_COLLECTORS: ' flows, table ,flows',
       CONNTRACK_EXPORTER_SOURCE: 'procfs',
@@ -115,22 +125,27 @@ describe('every variable, set to a non-default value', () => {
       K8S_POD_NAME: 'conntrack-exporter-abcde',
       K8S_NAMESPACE_NAME: 'monitoring',
     });
+    const flow = {
+      intervalMs: 12500,
+      maxFlowsPerPass: 1234,
+      seriesBudget: 77,
+      topK: 7,
+      skipAboveUsage: 0.9,
+      enableAccounting: true,
+    };
     expect(config).toEqual({
       listen: { host: '127.0.0.1', port: 9555 },
       metricsPath: '/conntrack',
+      webConfigFile: '/etc/conntrack-exporter/web.yml',
+      http: { maxConnections: 9, headersTimeoutMs: 2500, idleTimeoutMs: 7000 },
+      ignoredVariables: [],
       logLevel: 'debug',
       collectors: ['flows', 'table'],
       source: 'procfs',
       procPath: '/host/proc',
       netlinkTimeoutMs: 250,
-      flow: {
-        intervalMs: 12500,
-        maxFlowsPerPass: 1234,
-        seriesBudget: 77,
-        topK: 7,
-        skipAboveUsage: 0.9,
-        enableAccounting: true,
-      },
+      collectorOptions: new Map([['flows', flow]]),
+      flow,
       shutdownTimeoutMs: 2500,
       exporters: { prometheus: false, otlp: true },
       otlp: {
@@ -218,7 +233,7 @@ describe('problems: all at once, each with the name and what is valid', () => {
       'CONNTRACK_EXPORTER_FLOW_TOP_K: must be integer (got "ten"); valid: an integer from 1 to 1000',
       'CONNTRACK_EXPORTER_SOURCE: must be equal to one of the allowed values (got "kernel"); valid: auto, netlink, procfs',
       'CONNTRACK_EXPORTER_COLLECTORS: unknown collector conntrack_flows (got "table,conntrack_flows"); valid: a comma-separated subset of table, cpu_stats, expect_stats, sysctl, flows, netns',
-      'CONNTRACK_EXPORTER_METRICS_PATH: must start with "/" (got "metrics"); valid: a path starting with "/"',
+      'CONNTRACK_EXPORTER_METRICS_PATH: must start with "/" (got "metrics"); valid: a path starting with "/", without "?" or "#", other than "/" and "/healthz"',
       'CONNTRACK_EXPORTER_PROC_PATH: must be absolute (got "proc"); valid: an absolute path',
       'OTEL_METRICS_EXPORTER: unsupported exporter zipkin (got "prometheus,zipkin"); valid: a comma-separated list of prometheus, otlp (or none)',
       'OTEL_EXPORTER_OTLP_ENDPOINT: not an http(s) URL (got "collector:4318"); valid: an http(s) URL; /v1/metrics is appended',
@@ -343,7 +358,7 @@ describe('OTEL_* variables', () => {
   it('malformed header lists are problems: no "=", no key, broken escapes', () => {
     for (const bad of ['novalue', '=v', 'k=%E0%A4%A']) {
       expect(configError({ OTEL_EXPORTER_OTLP_METRICS_HEADERS: bad }).problems).toEqual([
-        `OTEL_EXPORTER_OTLP_METRICS_HEADERS: not a list of key=value pairs (got "${bad}"); valid: comma-separated key=value pairs (values URL-encoded)`,
+        `OTEL_EXPORTER_OTLP_METRICS_HEADERS: not a list of key=value pairs (got "${bad}"); valid: comma-separated name=value pairs (values URL-encoded; names HTTP tokens, no framing headers)`,
       ]);
     }
   });
@@ -413,7 +428,7 @@ describe('property: any environment gives a Config or a ConfigError', () => {
           if (!(err instanceof ConfigError)) throw err;
           expect(err.problems.length).toBeGreaterThan(0);
           for (const p of err.problems)
-            expect(names.some((n) => p.startsWith(n)) || p.startsWith('CONNTRACK_EXPORTER_')).toBe(true);
+            expect(names.some((n) => p.startsWith(n)) || /^(CONNTRACK_EXPORTER_|OTEL_)/.test(p)).toBe(true);
           return;
         }
         expect(config.listen.port).toBeGreaterThanOrEqual(0);
@@ -434,6 +449,77 @@ describe('property: any environment gives a Config or a ConfigError', () => {
       }),
       // loadConfig builds a fresh ajv validator per call (~10 ms): fewer runs than the decoders.
       runs(400),
+    );
+  });
+});
+
+describe('configuration that could not work fails at start, naming the variable (issue 11)', () => {
+  it.each([
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'bad name=1', /header name "bad name" is not an HTTP token/],
+    [
+      'OTEL_EXPORTER_OTLP_HEADERS',
+      'x-api-key=a%0D%0AX-Injected: 1',
+      /header x-api-key has a control character/,
+    ],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'x-api-key=a%0Ab', /control character/],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'Content-Length=10', /header Content-Length is set by the exporter/],
+    ['OTEL_EXPORTER_OTLP_METRICS_HEADERS', 'transfer-encoding=chunked', /set by the exporter/],
+    ['OTEL_EXPORTER_OTLP_METRICS_HEADERS', 'a(b)=1', /not an HTTP token/],
+    ['CONNTRACK_EXPORTER_METRICS_PATH', '/metrics?x=1', /a query or fragment/],
+    ['CONNTRACK_EXPORTER_METRICS_PATH', '/metrics#top', /a query or fragment/],
+    ['CONNTRACK_EXPORTER_METRICS_PATH', '/healthz', /taken by the exporter's own endpoint/],
+    ['CONNTRACK_EXPORTER_METRICS_PATH', '/', /taken by the exporter's own endpoint/],
+    ['CONNTRACK_EXPORTER_METRICS_PATH', '/my metrics', /not valid in a URL path/],
+    ['CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS', '0x10', /not a decimal number \(got "0x10"\)/],
+    ['CONNTRACK_EXPORTER_FLOW_TOP_K', '1e1', /not a decimal number/],
+    ['CONNTRACK_EXPORTER_FLOW_TOP_K', '0b11', /not a decimal number/],
+    ['CONNTRACK_EXPORTER_FLOW_TOP_K', ' 5', /not a decimal number/],
+    ['CONNTRACK_EXPORTER_LISTEN_ADDRESS', '[:::]:9469', /not a host:port address/],
+    ['CONNTRACK_EXPORTER_LISTEN_ADDRESS', 'bad_host!:9469', /not a host:port address/],
+  ])('%s=%j', (name, value, why) => {
+    const problems = configError({ [name]: value }).problems;
+    expect(problems).toHaveLength(1);
+    expect(problems[0]?.startsWith(`${name}: `)).toBe(true);
+    expect(problems[0]).toMatch(why);
+  });
+
+  it('never quotes an OTLP header value (it may be a secret)', () => {
+    const problems = configError({ OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20s3cr3t%0A' }).problems;
+    expect(problems.join('\n')).not.toContain('s3cr3t');
+  });
+
+  it("a host name is a valid listen host; resolving it is the listener's job", () => {
+    expect(loadConfig({ CONNTRACK_EXPORTER_LISTEN_ADDRESS: 'nosuch.invalid:9469' }).listen).toEqual({
+      host: 'nosuch.invalid',
+      port: 9469,
+    });
+  });
+
+  it('a misspelled OTEL_* variable is an error that lists the known ones', () => {
+    const [problem] = configError({ OTEL_EXPORTER_OTLP_ENDPIONT: 'http://x:4318' }).problems;
+    expect(problem).toMatch(
+      /^OTEL_EXPORTER_OTLP_ENDPIONT: unknown or unsupported OpenTelemetry variable \(did you mean OTEL_EXPORTER_OTLP_ENDPOINT\?\); this exporter reads OTEL_METRICS_EXPORTER, /,
+    );
+    // A certificate setting the exporter cannot honour must not be ignored silently either.
+    expect(configError({ OTEL_EXPORTER_OTLP_CERTIFICATE: '/ca.pem' }).problems[0]).toMatch(/unsupported/);
+  });
+
+  it('standard SDK variables for traces and logs are accepted and reported as unused', () => {
+    const config = loadConfig({
+      OTEL_TRACES_EXPORTER: 'none',
+      OTEL_PROPAGATORS: 'tracecontext',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://x',
+    });
+    expect(config.ignoredVariables).toEqual([
+      'OTEL_TRACES_EXPORTER',
+      'OTEL_PROPAGATORS',
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    ]);
+  });
+
+  it('the web configuration path is made absolute', () => {
+    expect(loadConfig({ CONNTRACK_EXPORTER_WEB_CONFIG_FILE: 'web.yml' }).webConfigFile).toBe(
+      `${process.cwd()}/web.yml`,
     );
   });
 });

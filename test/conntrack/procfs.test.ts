@@ -171,6 +171,22 @@ describe('parseProcStats', () => {
     ).toBe('column clashres: "-1abcd01" is not hex');
   });
 
+  it('refuses a counter above 2^53, which a double cannot hold exactly (issue 11)', () => {
+    const text = file(HEADER_6_18, rows(1, 1)).replace(
+      /\n([0-9a-f]{8}) {2}([0-9a-f]{8})/,
+      '\n$1  20000000000001',
+    );
+    expect(procfsError(() => parseProcStats(text, '6.18.0')).message).toBe(
+      'column clashres: "20000000000001" is above 2^53',
+    );
+    // 2^53 - 1 is still exact.
+    const max = file(HEADER_6_18, rows(1, 1)).replace(
+      /\n([0-9a-f]{8}) {2}([0-9a-f]{8})/,
+      '\n$1  1fffffffffffff',
+    );
+    expect(parseProcStats(max, '6.18.0').cpu[0]?.counters.clash_resolve).toBe(2 ** 53 - 1);
+  });
+
   it('property: any text gives ProcStats with known names only, or a ProcfsError', () => {
     const column = fc.oneof(
       fc.constantFrom(
@@ -245,6 +261,8 @@ describe('readNetfilterSysctl and readProcStats on files', () => {
     await writeFile(join(proc, 'sys/net/netfilter/nf_conntrack_max'), '262144\n');
     await writeFile(join(proc, 'sys/net/netfilter/nf_conntrack_count'), '\n');
     await writeFile(join(proc, 'sys/net/netfilter/nf_conntrack_acct'), 'on\n');
+    await writeFile(join(proc, 'sys/net/netfilter/nf_conntrack_huge'), '9007199254740993\n');
+    await writeFile(join(proc, 'sys/net/netfilter/nf_conntrack_hex'), '0x10\n');
     await writeFile(
       join(proc, 'net/stat/nf_conntrack'),
       file(HEADER_6_18, [[3, ...Array<number>(16).fill(1)]]),
@@ -260,7 +278,13 @@ describe('readNetfilterSysctl and readProcStats on files', () => {
   });
 
   it('refuses an empty or non-numeric sysctl, and a missing one, with ProcfsError', async () => {
-    for (const name of ['nf_conntrack_count', 'nf_conntrack_acct', 'nf_conntrack_missing']) {
+    for (const name of [
+      'nf_conntrack_count',
+      'nf_conntrack_acct',
+      'nf_conntrack_missing',
+      'nf_conntrack_huge',
+      'nf_conntrack_hex',
+    ]) {
       const err = await readNetfilterSysctl(proc, name).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ProcfsError);
       expect((err as ProcfsError).message).toContain(join(proc, 'sys/net/netfilter', name));

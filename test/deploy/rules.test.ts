@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parser } from '@prometheus-io/lezer-promql';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { CATALOG } from '../../src/metrics/catalog.js';
+import { CATALOG, GAUGE_HISTOGRAM_SUFFIXES } from '../../src/metrics/catalog.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PROM_DIR = path.join(ROOT, 'deploy/prometheus');
@@ -33,7 +33,6 @@ const ALERTS_DOC = path.join(ROOT, 'docs/alerts.md');
 const PROMTOOL = process.env['PROMTOOL'] ?? 'promtool';
 
 const SEVERITIES = new Set(['critical', 'warning', 'info']);
-const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'] as const;
 const ALERT_NAME = /^Conntrack[A-Z][A-Za-z0-9]*$/;
 // level:metric:operations (prometheus docs, "Recording rules").
 const RECORD_NAME = /^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$/;
@@ -213,12 +212,12 @@ function parsePromQL(expr: string): ParsedExpr {
 
 const CATALOG_BY_NAME = new Map(CATALOG.map((m) => [m.name, m]));
 
-/** A raw metric name is in the catalogue, directly or as a histogram's _bucket/_sum/_count. */
+/** A raw metric name is in the catalogue, directly or as a gauge histogram's _bucket/_gcount/_gsum. */
 function inCatalog(name: string): boolean {
   if (CATALOG_BY_NAME.has(name)) return true;
-  const suffix = HISTOGRAM_SUFFIXES.find((s) => name.endsWith(s));
+  const suffix = GAUGE_HISTOGRAM_SUFFIXES.find((s) => name.endsWith(s));
   if (!suffix) return false;
-  return CATALOG_BY_NAME.get(name.slice(0, -suffix.length))?.type === 'histogram';
+  return CATALOG_BY_NAME.get(name.slice(0, -suffix.length))?.type === 'gaugehistogram';
 }
 
 // ---- the checker --------------------------------------------------------------------------
@@ -553,6 +552,11 @@ describe('the checker rejects broken rules (negative self-checks)', () => {
       'metric conntrack_entries_bucket is not in the catalogue',
     ],
     [
+      'a cumulative histogram series of the gauge histogram',
+      { expr: `conntrack_flow_age_seconds_sum{${JOB}} > 1` },
+      'metric conntrack_flow_age_seconds_sum is not in the catalogue',
+    ],
+    [
       'a regex metric name',
       { expr: `{__name__=~"conntrack_.*",${JOB}} > 1` },
       'selector without a metric name',
@@ -601,7 +605,7 @@ describe('the checker rejects broken rules (negative self-checks)', () => {
     expect(check(doc).join('\n')).toContain('no runbook docs/runbooks/ConntrackNoSuchAlert.md');
   });
 
-  it('accepts histogram series of a catalogue histogram, parsed from a YAML string', () => {
+  it('accepts the series of a catalogue gauge histogram, parsed from a YAML string', () => {
     const yamlText = [
       'groups:',
       '  - name: self-check',
@@ -609,7 +613,7 @@ describe('the checker rejects broken rules (negative self-checks)', () => {
       '      - record: job:conntrack_flow_age_seconds:p90',
       `        expr: histogram_quantile(0.9, sum without (instance) (conntrack_flow_age_seconds_bucket{${JOB}}))`,
       '      - record: job:conntrack_flow_age_seconds:mean',
-      `        expr: conntrack_flow_age_seconds_sum{${JOB}} / conntrack_flow_age_seconds_count{${JOB}}`,
+      `        expr: conntrack_flow_age_seconds_gsum{${JOB}} / conntrack_flow_age_seconds_gcount{${JOB}}`,
     ].join('\n');
     expect(check(parseYaml(yamlText))).toEqual([]);
   });

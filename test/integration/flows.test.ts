@@ -4,9 +4,10 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOnce, startTraffic } from '../support/exporter.js';
+import { runOnce, startExporter, startTraffic } from '../support/exporter.js';
 import { parseExposition, select, sumOf, valueOf, type ExpoSample } from '../support/exposition.js';
 import { Netns } from '../support/netns.js';
+import { waitFor } from '../support/wait.js';
 import { cliNat, cliStatus, parseConntrackLine, tally, type CliFlow } from '../support/conntrack-output.js';
 
 const NAT_RULES = `table ip cte_nat {
@@ -135,9 +136,9 @@ describe('flow aggregates equal conntrack -L', () => {
 
   it('ages fall within the test elapsed time', () => {
     const elapsed = (Date.now() - started) / 1000;
-    const count = sumOf(samples, 'conntrack_flow_age_seconds_count');
+    const count = sumOf(samples, 'conntrack_flow_age_seconds_gcount');
     expect(count).toBe(flows.length);
-    expect(sumOf(samples, 'conntrack_flow_age_seconds_sum') / count).toBeLessThanOrEqual(elapsed);
+    expect(sumOf(samples, 'conntrack_flow_age_seconds_gsum') / count).toBeLessThanOrEqual(elapsed);
     const inf = sumOf(samples, 'conntrack_flow_age_seconds_bucket', { le: '+Inf' });
     expect(inf).toBe(count);
     // Every flow was created after `started`: the bucket just above the elapsed time holds them all.
@@ -151,7 +152,7 @@ describe('flow aggregates equal conntrack -L', () => {
     });
     const small = parseExposition(stdout);
     const flowSeries = small.filter(
-      (s) => /^conntrack_flows?_(?!pass|series|passes)/.test(s.name) || s.name === 'conntrack_flows',
+      (s) => /^conntrack_flows?_(?!pass|series|passes|walks)/.test(s.name) || s.name === 'conntrack_flows',
     );
     expect(flowSeries.length).toBeLessThanOrEqual(40);
     expect(valueOf(small, 'conntrack_flow_series_folded')).toBeGreaterThan(0);
@@ -160,15 +161,16 @@ describe('flow aggregates equal conntrack -L', () => {
     expect(select(small, 'conntrack_flows_by_dst_port', { port: 'other' }).length).toBeGreaterThan(0);
   });
 
-  it('samples systematically beyond the per-pass cap and scales the estimates', async () => {
+  it('beyond the budget: reads only the budget, scaled to the exact entry count of conntrack -C', async () => {
     const { stdout } = await runOnce(ns, { CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: '10' });
     const sampled = parseExposition(stdout);
-    const scanned = valueOf(sampled, 'conntrack_flow_pass_flows_scanned');
-    const decoded = valueOf(sampled, 'conntrack_flow_pass_flows_decoded');
-    expect(decoded).toBeLessThanOrEqual(10);
-    expect(valueOf(sampled, 'conntrack_flow_pass_sampling_ratio')).toBeCloseTo(decoded / scanned, 10);
-    // Scaled estimates: the total equals the scanned count exactly.
-    expect(sumOf(sampled, 'conntrack_flows')).toBeCloseTo(scanned, 6);
+    const entries = flows.length;
+    expect(valueOf(sampled, 'conntrack_flow_pass_flows_scanned')).toBe(10);
+    expect(valueOf(sampled, 'conntrack_flow_pass_flows_decoded')).toBe(10);
+    expect(valueOf(sampled, 'conntrack_flow_pass_sampling_ratio')).toBeCloseTo(10 / entries, 10);
+    // The estimates add up to the table's size as `conntrack -C` counts it.
+    expect(sumOf(sampled, 'conntrack_flows')).toBeCloseTo(await ns.conntrackCount(), 6);
+    expect(valueOf(sampled, 'conntrack_flow_walks_total', { reason: 'new' })).toBe(1);
   });
 });
 
@@ -183,7 +185,7 @@ describe('flows without acct and timestamp', () => {
       expect(sumOf(samples, 'conntrack_flows')).toBe(5);
       expect(select(samples, 'conntrack_flow_bytes')).toEqual([]);
       expect(select(samples, 'conntrack_flow_packets')).toEqual([]);
-      expect(select(samples, 'conntrack_flow_age_seconds_count')).toEqual([]);
+      expect(select(samples, 'conntrack_flow_age_seconds_gcount')).toEqual([]);
       expect(select(samples, 'conntrack_flow_bytes_by_dst_port')).toEqual([]);
     } finally {
       await ns.destroy();
@@ -211,7 +213,7 @@ describe('flow pass options', () => {
       t.kill('SIGKILL');
       const after = parseExposition((await runOnce(ns)).stdout);
       expect(sumOf(after, 'conntrack_flow_bytes', { direction: 'original' })).toBe(3 * (100 + 28));
-      expect(sumOf(after, 'conntrack_flow_age_seconds_count')).toBe(3);
+      expect(sumOf(after, 'conntrack_flow_age_seconds_gcount')).toBe(3);
     } finally {
       await ns.destroy();
     }
@@ -230,6 +232,84 @@ describe('flow pass options', () => {
       expect(select(samples, 'conntrack_flows')).toEqual([]);
       // A skipped pass is not a healthy collector: no data was produced.
       expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector: 'flows' })).toBe(0);
+    } finally {
+      await ns.destroy();
+    }
+  });
+});
+
+/** Scrapes the exporter's /metrics (inside `ns`) until `done` holds. */
+function until(ns: Netns, url: string, done: (samples: ExpoSample[]) => boolean): Promise<ExpoSample[]> {
+  return waitFor(
+    async () => {
+      const samples = parseExposition((await ns.exec('curl', ['-sf', `${url}/metrics`])).stdout);
+      return done(samples) && samples;
+    },
+    { timeout: 30_000, interval: 200, what: 'a /metrics condition' },
+  );
+}
+
+describe('passes over time', () => {
+  it('successive passes continue the walk and wrap around at the end of the table', async () => {
+    const ns = await Netns.create();
+    try {
+      const t = await startTraffic(ns, { udp: { count: 50, port: 27000 } });
+      t.kill('SIGKILL');
+      const exporter = await startExporter(ns, 19470, {
+        CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: '1',
+        CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: '20',
+      });
+      // 50 flows in stretches of 20: the third pass reaches the end and wraps around.
+      const samples = await until(
+        ns,
+        exporter.url,
+        (s) => valueOf(s, 'conntrack_flow_walks_total', { reason: 'end' }) >= 1,
+      );
+      expect(valueOf(samples, 'conntrack_flow_walks_total', { reason: 'new' })).toBe(1);
+      expect(valueOf(samples, 'conntrack_flow_passes_total', { result: 'error' })).toBe(0);
+      expect(valueOf(samples, 'conntrack_flow_pass_flows_scanned')).toBe(20);
+      // Scaled to the entry count: the 50 flows, and the TCP flows of the scrapes so far.
+      const total = sumOf(samples, 'conntrack_flows');
+      expect(total).toBeGreaterThanOrEqual(50);
+      expect(total).toBeLessThanOrEqual(await ns.conntrackCount());
+      await exporter.stop();
+    } finally {
+      await ns.destroy();
+    }
+  });
+
+  it('aggregates older than the maximum age go absent while passes are skipped above the usage threshold', async () => {
+    const ns = await Netns.create();
+    try {
+      const t = await startTraffic(ns, { udp: { count: 5, port: 28000 } });
+      t.kill('SIGKILL');
+      const max = Number((await ns.exec('sysctl', ['-n', 'net.netfilter.nf_conntrack_max'])).stdout.trim());
+      // Passes run up to 300 entries (room for the TCP flows of the scrapes), skip above.
+      const exporter = await startExporter(ns, 19471, {
+        CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: '1',
+        CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE: String(300.5 / max),
+      });
+      const fresh = await until(ns, exporter.url, (s) => select(s, 'conntrack_flows').length > 0);
+      expect(sumOf(fresh, 'conntrack_flows')).toBeGreaterThanOrEqual(5);
+      const endedAt = valueOf(fresh, 'conntrack_flow_pass_end_timestamp_seconds');
+      const more = await startTraffic(ns, { udp: { count: 400, port: 29000 } });
+      more.kill('SIGKILL');
+      // Skipped passes never refresh the old aggregates: they are served with their own end
+      // time, then absent once older than three intervals, and the collector reports failure.
+      const skipping = await until(
+        ns,
+        exporter.url,
+        (s) => valueOf(s, 'conntrack_flow_passes_total', { result: 'skipped' }) >= 1,
+      );
+      if (select(skipping, 'conntrack_flows').length > 0) {
+        expect(valueOf(skipping, 'conntrack_flow_pass_end_timestamp_seconds')).toBe(endedAt);
+      }
+      const stale = await until(ns, exporter.url, (s) => select(s, 'conntrack_flows').length === 0);
+      expect(valueOf(stale, 'conntrack_scrape_collector_success', { collector: 'flows' })).toBe(0);
+      expect(select(stale, 'conntrack_flow_pass_end_timestamp_seconds')).toEqual([]);
+      expect(valueOf(stale, 'conntrack_flow_passes_total', { result: 'skipped' })).toBeGreaterThanOrEqual(2);
+      expect(valueOf(stale, 'conntrack_flow_passes_total', { result: 'ok' })).toBeGreaterThanOrEqual(1);
+      await exporter.stop();
     } finally {
       await ns.destroy();
     }

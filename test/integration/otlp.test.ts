@@ -7,7 +7,18 @@ import type { ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOG, CPU_STAT_NAMES, OTEL_ATTRIBUTE } from '../../src/metrics/catalog.js';
+import {
+  CATALOG,
+  CPU_STAT_NAMES,
+  FLOW_AGE_BUCKETS,
+  OTEL_ATTRIBUTE,
+  flowAgeSeconds,
+} from '../../src/metrics/catalog.js';
+import {
+  BUCKET_BOUND_ATTRIBUTE,
+  gaugeHistogramDescriptors,
+  gaugeHistogramNames,
+} from '../../src/sinks/otel.js';
 import { startExporter, startTraffic, type ServingExporter } from '../support/exporter.js';
 import { parseExposition, select, valueOf, type ExpoSample } from '../support/exposition.js';
 import { Netns } from '../support/netns.js';
@@ -53,8 +64,20 @@ for i in range(${INVALID_PACKETS}):
     s.sendto(struct.pack('!HHIIBBHHH', 40000 + i, 5999, 1, 0, 5 << 4, 0x06, 1024, 0, 0), ('127.0.0.1', 0))
 `;
 
-const OTEL_NAMES = new Map(CATALOG.map((m) => [m.otelName, m]));
-const ATTRIBUTE_NAMES = new Set(Object.values(OTEL_ATTRIBUTE));
+/** Every OTLP name with its unit, description and kind (a gauge histogram is three gauges). */
+const OTEL_NAMES = new Map(
+  CATALOG.flatMap((m) =>
+    m.type === 'gaugehistogram'
+      ? gaugeHistogramDescriptors(m).map((d) => [d.name, { ...d, kind: 'gauge' }] as const)
+      : [
+          [
+            m.otelName,
+            { unit: m.unit, description: m.help, kind: m.type === 'counter' ? 'sum' : 'gauge' },
+          ] as const,
+        ],
+  ),
+);
+const ATTRIBUTE_NAMES = new Set([...Object.values(OTEL_ATTRIBUTE), BUCKET_BOUND_ATTRIBUTE]);
 const VERSION = (
   JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
@@ -145,13 +168,12 @@ function expectCatalogueShape(e: OtlpExport[], temporality: 1 | 2): void {
   const metrics = metricsOf(e);
   expect(metrics.length).toBeGreaterThan(20);
   for (const m of metrics) {
-    const def = OTEL_NAMES.get(m.name);
-    const kind = def && { gauge: 'gauge', counter: 'sum', histogram: 'histogram' }[def.type];
+    const known = OTEL_NAMES.get(m.name);
     expect({ name: m.name, unit: m.unit, description: m.description, kind: m.kind, scope: m.scope }).toEqual({
       name: m.name,
-      unit: def?.unit,
-      description: def?.help,
-      kind,
+      unit: known?.unit,
+      description: known?.description,
+      kind: known?.kind,
       scope: 'conntrack-exporter',
     });
     if (m.kind === 'sum')
@@ -160,8 +182,6 @@ function expectCatalogueShape(e: OtlpExport[], temporality: 1 | 2): void {
         monotonic: true,
         temporality,
       });
-    if (m.kind === 'histogram')
-      expect({ name: m.name, temporality: m.temporality }).toEqual({ name: m.name, temporality });
     for (const p of m.points)
       for (const key of Object.keys(p.attributes)) expect(ATTRIBUTE_NAMES).toContain(key);
   }
@@ -230,9 +250,13 @@ describe('OTLP only', () => {
     expectCatalogueShape(first, 2);
     expectMatchesKernel(first, o);
     // Flow aggregates keep the Prometheus dimensions; acct and timestamp are on in this namespace.
-    const age = pointsOf(first, 'conntrack.flow.age', { 'network.transport': 'tcp' });
-    expect(age.map((p) => p.count)).toEqual([HELD_TCP]);
-    expect(age[0]?.bucketCounts?.reduce((a, b) => a + b, 0)).toBe(HELD_TCP);
+    // The flow-age gauge histogram: gauges of the current population, by bucket bound.
+    const age = gaugeHistogramNames(flowAgeSeconds);
+    const tcp = { 'network.transport': 'tcp' };
+    expect(pointsOf(first, age.count, tcp).map((p) => p.value)).toEqual([HELD_TCP]);
+    expect(pointsOf(first, age.bucket, { ...tcp, le: '+Inf' }).map((p) => p.value)).toEqual([HELD_TCP]);
+    expect(pointsOf(first, age.bucket, tcp)).toHaveLength(FLOW_AGE_BUCKETS.length + 1);
+    expect(pointsOf(first, age.sum, tcp)[0]?.value).toBeGreaterThanOrEqual(0);
     expect(
       pointsOf(first, 'conntrack.flow.bytes', { 'conntrack.direction': 'original' }).length,
     ).toBeGreaterThan(0);
@@ -284,7 +308,8 @@ describe('OTLP only', () => {
     }
     // Later deltas of the (quiet) kernel counters are zero: the first export carried the totals.
     expect(pointsOf(last, 'conntrack.stat.invalid').every((p) => p.value === 0)).toBe(true);
-    expect(findMetric(last, 'conntrack.flow.age')?.temporality).toBe(1);
+    // Gauges have no temporality: the flow-age buckets carry the current population.
+    expect(findMetric(last, gaugeHistogramNames(flowAgeSeconds).count)?.kind).toBe('gauge');
   });
 
   it('delivers a final export on SIGTERM before exiting', async () => {
@@ -307,7 +332,27 @@ describe('OTLP only', () => {
         (p) => p.value,
       ),
     ).toEqual([o.count]);
-    expect(exporter.stderr()).not.toMatch(/shutdown deadline passed|ERR_OTLP_SHUTDOWN/);
+    expect(exporter.stderr()).not.toMatch(
+      /shutdown deadline passed|ERR_OTLP_SHUTDOWN|final OTLP export lost/,
+    );
+  });
+
+  it('says so when the final export on SIGTERM is lost (issue 11)', async () => {
+    // 400 is not retried: the shutdown flush fails at once.
+    receiver = await startReceiverIn(ns, { port: RECEIVER_PORT, statuses: [400] });
+    exporter = await startExporter(
+      ns,
+      EXPORTER_PORT,
+      otlpEnv({ OTEL_METRICS_EXPORTER: 'otlp', OTEL_METRIC_EXPORT_INTERVAL: '3600000' }),
+    );
+    expect(await exporter.stop('SIGTERM')).toBe(0);
+    expect(receiver.requests.map((r) => r.status)).toEqual([400]);
+    const lost = exporter
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('final OTLP export lost'));
+    expect(lost).toHaveLength(1);
+    expect(JSON.parse(lost[0] ?? '{}')).toMatchObject({ level: 40, reason: 'export failed' });
   });
 });
 

@@ -164,6 +164,18 @@ describe('a real Prometheus scraping the exporter with our rules', () => {
     ]);
   });
 
+  it('ingests the flow age as a gauge histogram (OpenMetrics, which Prometheus negotiates)', async () => {
+    const res = await p().api<Record<string, { type: string }[]>>('/api/v1/metadata', {
+      metric: 'conntrack_flow_age_seconds',
+    });
+    expect(res.data?.conntrack_flow_age_seconds?.map((m) => m.type)).toEqual(['gaugehistogram']);
+    const inf = await p().query(`sum(conntrack_flow_age_seconds_bucket{le="+Inf",${SEL.slice(1, -1)}})`);
+    const count = await p().query(`sum(conntrack_flow_age_seconds_gcount${SEL})`);
+    expect(Number(count[0]?.value[1])).toBeGreaterThan(0);
+    expect(inf[0]?.value[1]).toBe(count[0]?.value[1]);
+    expect(await p().query(`conntrack_flow_age_seconds_count${SEL}`)).toEqual([]);
+  });
+
   it('produces series for every recording rule, with the target labels', async () => {
     const records = rules.flatMap((r) => (r.record ? [r.record] : []));
     expect(records.length).toBeGreaterThan(0);

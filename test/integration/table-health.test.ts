@@ -110,6 +110,9 @@ describe('table health on a namespace with a few hundred flows', () => {
     // Flows need ctnetlink: the collector reports failure, never zeros.
     expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector: 'flows' })).toBe(0);
     expect(select(samples, 'conntrack_flows')).toEqual([]);
+    // ...and names no source it does not have, and runs no pass that could only fail (issue 11).
+    expect(select(samples, 'conntrack_collector_source_info', { collector: 'flows' })).toEqual([]);
+    expect(select(samples, 'conntrack_flow_passes_total')).toEqual([]);
     const capLines = stderr.split('\n').filter((l) => l.includes('"source":"fallback"'));
     expect(capLines).toHaveLength(1);
     expect(JSON.parse(capLines[0] ?? '{}')).toMatchObject({ level: 40 });
@@ -117,13 +120,16 @@ describe('table health on a namespace with a few hundred flows', () => {
     expect(capLines[0]).toContain('/proc/net/stat/nf_conntrack');
   });
 
-  it('reports failure, not zeros, when neither source works', async () => {
-    const { stdout } = await runOnce(
+  it('reports failure, not zeros, when neither source works, and `once` exits 1', async () => {
+    // Every collector failed: the exposition is still printed, and the exit code says so.
+    const failed = (await runOnce(
       ns,
       { CONNTRACK_EXPORTER_PROC_PATH: '/nonexistent' },
       { dropNetAdmin: true },
-    );
-    const samples = parseExposition(stdout);
+    ).catch((err: unknown) => err)) as { code?: number; stdout?: string; stderr?: string };
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('every collector failed');
+    const samples = parseExposition(failed.stdout ?? '');
     for (const collector of ['table', 'cpu_stats', 'expect_stats', 'sysctl']) {
       expect(valueOf(samples, 'conntrack_scrape_collector_success', { collector })).toBe(0);
     }

@@ -14,6 +14,7 @@ import {
   ReadOnlyViolationError,
 } from '../../src/netlink/errors.js';
 import { NetlinkTransport, type TransportOptions } from '../../src/netlink/transport.js';
+import { CTNETLINK_READ_ONLY } from '../../src/conntrack/readonly.js';
 import { FakeKernel, seqOf, withSeq } from '../support/fake-socket.js';
 import { loadFixture } from '../support/fixtures.js';
 
@@ -28,7 +29,12 @@ const cpuReply = stats.corpus('ct_get_stats_cpu');
 const errors = loadFixture('errors');
 
 function transport(kernel: FakeKernel, extra: Partial<TransportOptions> = {}): NetlinkTransport {
-  return new NetlinkTransport({ timeoutMs: 1000, socketFactory: kernel.factory, ...extra });
+  return new NetlinkTransport({
+    timeoutMs: 1000,
+    guard: CTNETLINK_READ_ONLY,
+    socketFactory: kernel.factory,
+    ...extra,
+  });
 }
 
 /** The bytes of each delivered message, copied (views are valid only during the callback). */
@@ -325,6 +331,7 @@ describe('socket failures', () => {
   it('turns a socket that cannot be opened into NetlinkSocketError', async () => {
     const t = new NetlinkTransport({
       timeoutMs: 1000,
+      guard: CTNETLINK_READ_ONLY,
       socketFactory: () => {
         throw new Error('socket: EMFILE');
       },

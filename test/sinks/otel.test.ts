@@ -3,6 +3,7 @@
 // OTLP/HTTP receiver on loopback (encodings, headers, retries, failure counting, final flush).
 
 import { readFileSync } from 'node:fs';
+import type { Attributes } from '@opentelemetry/api';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import {
@@ -13,7 +14,7 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sample, type Collector, type Sample } from '../../src/collectors/types.js';
+import type { Collector } from '../../src/collectors/types.js';
 import { loadConfig, type Config, type OtlpConfig } from '../../src/config/config.js';
 import {
   CATALOG,
@@ -31,13 +32,14 @@ import {
   flowsByDstPort,
   otlpExportFailures,
 } from '../../src/metrics/catalog.js';
-import { Collection, type Snapshot } from '../../src/metrics/collection.js';
+import { sample, type Sample, type Snapshot, type SnapshotSource } from '../../src/metrics/sample.js';
+import { Collection } from '../../src/scrape/collection.js';
 import {
   OtlpExportHealth,
   buildResource,
+  gaugeHistogramNames,
   startOtlpPipeline,
   type OtlpPipeline,
-  type SnapshotSource,
 } from '../../src/sinks/otel.js';
 import {
   decodeExport,
@@ -136,8 +138,20 @@ function metric(list: MetricData[], name: string): MetricData | undefined {
   return list.find((m) => m.descriptor.name === name);
 }
 
-function pointValues(m: MetricData | undefined): { attributes: unknown; value: unknown }[] {
-  return (m?.dataPoints ?? []).map((p) => ({ attributes: p.attributes, value: p.value }));
+/** An attribute set as a key independent of attribute order. */
+function key(attributes: Attributes): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1))));
+}
+
+/** A metric's points by attribute set (each set at most once). */
+function byAttributes(m: MetricData | undefined): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const p of m?.dataPoints ?? []) {
+    const k = key(p.attributes);
+    expect(out.has(k), `duplicate attribute set ${k}`).toBe(false);
+    out.set(k, p.value);
+  }
+  return out;
 }
 
 describe('catalogue for OpenTelemetry', () => {
@@ -165,20 +179,36 @@ describe('catalogue for OpenTelemetry', () => {
   });
 });
 
-describe('OTLP pipeline (in-memory exporter)', () => {
+describe('OpenTelemetry dependencies', () => {
+  it('pins every 0.x OpenTelemetry package exactly (0.x minor releases break APIs)', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const otel = Object.entries(pkg.dependencies).filter(([name]) => name.startsWith('@opentelemetry/'));
+    expect(otel.length).toBeGreaterThan(0);
+    const unpinned = otel.filter(([, range]) => /^\D*0\./.test(range) && !/^0\.\d+\.\d+$/.test(range));
+    expect(unpinned).toEqual([]);
+  });
+});
+
+describe('OTLP pipeline (real MeterProvider and reader, in-memory exporter)', () => {
   let pipeline: OtlpPipeline | undefined;
   afterEach(async () => {
     await pipeline?.shutdown(1000);
     pipeline = undefined;
   });
 
-  function start(source: SnapshotSource, temporality: AggregationTemporality) {
+  function start(
+    source: SnapshotSource,
+    temporality: AggregationTemporality,
+    otlp: Partial<OtlpConfig> = {},
+  ) {
     const exporter = new InMemoryMetricExporter(temporality);
     const { log, lines } = capturingLogger();
     const health = new OtlpExportHealth(log, 'memory');
     pipeline = startOtlpPipeline({
       source,
-      otlp: otlpConfig(),
+      otlp: otlpConfig(otlp),
       resource: RESOURCE,
       version: '1.2.3',
       health,
@@ -189,99 +219,95 @@ describe('OTLP pipeline (in-memory exporter)', () => {
     return { exporter, health, lines, pipeline };
   }
 
-  it('pushes every sample under its otelName, unit, description and attribute names', async () => {
+  it('pushes every sample under its otelName, unit, description, kind and attribute set', async () => {
     const source = new FakeSource(() => baseSamples());
     const { exporter, pipeline } = start(source, AggregationTemporality.CUMULATIVE);
     await pipeline.forceFlush();
     const got = metricsOf(exporter);
 
-    const expectedDefs = [...new Set(baseSamples().map((s) => s.metric))];
-    expect(got.map((m) => m.descriptor.name).sort()).toEqual(expectedDefs.map((d) => d.otelName).sort());
-    for (const def of expectedDefs) {
-      const m = metric(got, def.otelName);
-      expect({
-        name: def.otelName,
-        unit: m?.descriptor.unit,
-        description: m?.descriptor.description,
-      }).toEqual({
-        name: def.otelName,
+    const defs = [...new Set(baseSamples().map((s) => s.metric))];
+    const expected = defs.flatMap((def) => {
+      if (def.type !== 'gaugehistogram') return [{ name: def.otelName, def }];
+      const n = gaugeHistogramNames(def);
+      return [n.bucket, n.count, n.sum].map((name) => ({ name, def }));
+    });
+    expect(got.map((m) => m.descriptor.name).sort()).toEqual(expected.map((e) => e.name).sort());
+    for (const { name, def } of expected.filter((e) => e.def.type !== 'gaugehistogram')) {
+      const m = metric(got, name);
+      expect({ name, unit: m?.descriptor.unit, description: m?.descriptor.description }).toEqual({
+        name,
         unit: def.unit,
         description: def.help,
       });
-      const kind = {
-        gauge: DataPointType.GAUGE,
-        counter: DataPointType.SUM,
-        histogram: DataPointType.HISTOGRAM,
-      };
-      expect({ name: def.otelName, kind: m?.dataPointType }).toEqual({
-        name: def.otelName,
-        kind: kind[def.type],
-      });
+      const kind = def.type === 'counter' ? DataPointType.SUM : DataPointType.GAUGE;
+      expect({ name, kind: m?.dataPointType }).toEqual({ name, kind });
     }
 
-    expect(pointValues(metric(got, 'system.network.conntrack.count'))).toEqual([
-      { attributes: {}, value: 42 },
-    ]);
-    expect(pointValues(metric(got, 'system.network.conntrack.max'))).toEqual([
-      { attributes: {}, value: 65536 },
-    ]);
+    expect(byAttributes(metric(got, 'system.network.conntrack.count'))).toEqual(new Map([['{}', 42]]));
+    expect(byAttributes(metric(got, 'system.network.conntrack.max'))).toEqual(new Map([['{}', 65536]]));
     // cpu.logical_number is an int attribute in the semantic conventions.
-    expect(pointValues(metric(got, 'conntrack.stat.found'))).toEqual([
-      { attributes: { 'cpu.logical_number': 0 }, value: 10 },
-      { attributes: { 'cpu.logical_number': 1 }, value: 20 },
-    ]);
-    expect(pointValues(metric(got, 'conntrack.flows'))).toEqual([
-      {
-        attributes: { 'network.type': 'ipv4', 'network.transport': 'tcp', 'conntrack.state': 'established' },
-        value: 5,
-      },
-    ]);
-    expect(pointValues(metric(got, 'conntrack.flows.by_dst_port'))).toEqual([
-      { attributes: { 'network.transport': 'tcp', 'conntrack.port': '443' }, value: 4 },
-    ]);
-    expect(pointValues(metric(got, 'conntrack.scrape.collector.success'))).toContainEqual({
-      attributes: { 'conntrack.collector': 'cpu_stats' },
-      value: 1,
-    });
-    expect(pointValues(metric(got, 'conntrack.exporter.build_info'))).toEqual([
-      { attributes: { 'service.version': '1.2.3', 'process.runtime.version': 'v24.0.0' }, value: 1 },
-    ]);
+    expect(byAttributes(metric(got, 'conntrack.stat.found'))).toEqual(
+      new Map([
+        [key({ 'cpu.logical_number': 0 }), 10],
+        [key({ 'cpu.logical_number': 1 }), 20],
+      ]),
+    );
+    expect(byAttributes(metric(got, 'conntrack.flows'))).toEqual(
+      new Map([
+        [key({ 'network.type': 'ipv4', 'network.transport': 'tcp', 'conntrack.state': 'established' }), 5],
+      ]),
+    );
+    expect(byAttributes(metric(got, 'conntrack.flows.by_dst_port'))).toEqual(
+      new Map([[key({ 'network.transport': 'tcp', 'conntrack.port': '443' }), 4]]),
+    );
+    expect(byAttributes(metric(got, 'conntrack.scrape.collector.success'))).toEqual(
+      new Map([
+        [key({ 'conntrack.collector': 'table' }), 1],
+        [key({ 'conntrack.collector': 'cpu_stats' }), 1],
+      ]),
+    );
+    expect(byAttributes(metric(got, 'conntrack.exporter.build_info'))).toEqual(
+      new Map([[key({ 'service.version': '1.2.3', 'process.runtime.version': 'v24.0.0' }), 1]]),
+    );
 
     const found = metric(got, 'conntrack.stat.found');
     expect(found?.dataPointType === DataPointType.SUM && found.isMonotonic).toBe(true);
     expect(found?.aggregationTemporality).toBe(AggregationTemporality.CUMULATIVE);
+    expect(exporter.getMetrics()[0]?.scopeMetrics.map((s) => s.scope)).toEqual([
+      { name: 'conntrack-exporter', version: '1.2.3' },
+    ]);
   });
 
-  it('turns the flow-age histogram into per-bucket counts with the catalogue bounds', async () => {
+  it('sends the flow-age gauge histogram as gauges: buckets by le, count and sum', async () => {
     const { exporter, pipeline } = start(
       new FakeSource(() => baseSamples()),
       AggregationTemporality.CUMULATIVE,
     );
     await pipeline.forceFlush();
-    const age = metric(metricsOf(exporter), 'conntrack.flow.age');
-    expect(age?.dataPointType).toBe(DataPointType.HISTOGRAM);
-    expect(age?.aggregationTemporality).toBe(AggregationTemporality.CUMULATIVE);
-    expect(age?.descriptor.unit).toBe('s');
-    const point = age?.dataPoints[0];
-    expect(point?.attributes).toEqual({ 'network.transport': 'tcp' });
-    const value = point?.value as {
-      buckets: { boundaries: number[]; counts: number[] };
-      count: number;
-      sum: number;
-    };
-    expect(value.buckets.boundaries).toEqual([...FLOW_AGE_BUCKETS]);
-    expect(value.count).toBe(7);
-    expect(value.sum).toBe(9000.5);
-    expect(value.buckets.counts).toHaveLength(FLOW_AGE_BUCKETS.length + 1);
-    expect(value.buckets.counts.reduce((a, b) => a + b, 0)).toBe(7);
-    // Back to Prometheus' cumulative le-counts: the same numbers /metrics serves.
-    const cumulative = value.buckets.counts
-      .slice(0, -1)
-      .map((_, i, c) => c.slice(0, i + 1).reduce((a, b) => a + b, 0));
-    expect(cumulative).toEqual(AGE_CUMULATIVE);
+    const got = metricsOf(exporter);
+    const names = gaugeHistogramNames(flowAgeSeconds);
+    const buckets = metric(got, names.bucket);
+    expect(buckets?.dataPointType).toBe(DataPointType.GAUGE);
+    expect(buckets?.descriptor.unit).toBe('{flows}');
+    const tcp = { 'network.transport': 'tcp' };
+    expect(byAttributes(buckets)).toEqual(
+      new Map([
+        ...FLOW_AGE_BUCKETS.map((le, i): [string, number] => [
+          key({ ...tcp, le: String(le) }),
+          AGE_CUMULATIVE[i] ?? -1,
+        ]),
+        [key({ ...tcp, le: '+Inf' }), 7],
+      ]),
+    );
+    expect(metric(got, names.count)?.dataPointType).toBe(DataPointType.GAUGE);
+    expect(byAttributes(metric(got, names.count))).toEqual(new Map([[key(tcp), 7]]));
+    expect(metric(got, names.sum)?.descriptor.unit).toBe('s');
+    expect(byAttributes(metric(got, names.sum))).toEqual(new Map([[key(tcp), 9000.5]]));
+    // Nothing cumulative that could go down: no OTLP histogram at all.
+    expect(got.filter((m) => m.dataPointType === DataPointType.HISTOGRAM)).toEqual([]);
   });
 
-  it('takes one snapshot per export, shared by every collector callback', async () => {
+  it('takes one snapshot per export', async () => {
     const source = new FakeSource(() => baseSamples());
     const { pipeline } = start(source, AggregationTemporality.CUMULATIVE);
     await pipeline.forceFlush();
@@ -309,7 +335,7 @@ describe('OTLP pipeline (in-memory exporter)', () => {
     });
   });
 
-  it('drops the series of a collector that failed instead of repeating stale values (cumulative)', async () => {
+  it('sends what the snapshot has and nothing else: a failed collector and a port that left the top K', async () => {
     let failing = false;
     const source = new FakeSource(() =>
       baseSamples().filter(
@@ -324,37 +350,61 @@ describe('OTLP pipeline (in-memory exporter)', () => {
     const second = metricsOf(exporter);
     expect(metric(second, 'conntrack.stat.found')).toBeUndefined();
     expect(metric(second, 'conntrack.flows.by_dst_port')).toBeUndefined();
-    expect(pointValues(metric(second, 'system.network.conntrack.count'))).toEqual([
-      { attributes: {}, value: 42 },
-    ]);
-    // Back again: the cumulative total is the counter's value, not a sum of two reports.
+    expect(byAttributes(metric(second, 'system.network.conntrack.count'))).toEqual(new Map([['{}', 42]]));
+    // Back again: the cumulative total is the counter's value and keeps its start.
     failing = false;
     await pipeline.forceFlush();
-    expect(pointValues(metric(metricsOf(exporter), 'conntrack.stat.found'))[0]?.value).toBe(10);
+    const third = metric(metricsOf(exporter), 'conntrack.stat.found');
+    expect(byAttributes(third).get(key({ 'cpu.logical_number': 0 }))).toBe(10);
+    const first = metric(metricsOf(exporter, 0), 'conntrack.stat.found');
+    expect(third?.dataPoints.map((p) => p.startTime)).toEqual(first?.dataPoints.map((p) => p.startTime));
   });
 
-  it('loses only the instruments of a collector whose callback throws', async () => {
-    // A label set that throws when read: the table callback fails, the others do not.
-    const poisoned = new Proxy(
-      {},
-      {
-        ownKeys() {
-          throw new Error('poisoned labels');
-        },
-      },
-    );
-    const source = new FakeSource(() => [
-      { kind: 'value', metric: entries, labels: poisoned, value: 1 },
-      ...baseSamples().slice(1),
-    ]);
-    const { exporter, pipeline } = start(source, AggregationTemporality.CUMULATIVE);
+  it('exports nothing of ours while the snapshot fails, says so once, and recovers', async () => {
+    let fail = true;
+    const source: SnapshotSource = {
+      collect: () =>
+        fail
+          ? Promise.reject(Object.assign(new Error('collection broke'), { code: 'ERR_TEST' }))
+          : Promise.resolve({ samples: baseSamples(), takenAt: Date.now() }),
+    };
+    const { exporter, lines, pipeline } = start(source, AggregationTemporality.CUMULATIVE);
     await pipeline.forceFlush();
-    const got = metricsOf(exporter);
-    expect(metric(got, 'system.network.conntrack.count')).toBeUndefined();
-    expect(metric(got, 'system.network.conntrack.max')).toBeUndefined();
-    expect(pointValues(metric(got, 'conntrack.stat.found'))).toHaveLength(2);
-    expect(metric(got, 'conntrack.flows')).toBeDefined();
-    expect(metric(got, 'conntrack.exporter.build_info')).toBeDefined();
+    await pipeline.forceFlush();
+    // No stale or empty export is sent: the reader skips an export without metrics.
+    expect(exporter.getMetrics()).toEqual([]);
+    const warnings = lines.filter((l) => l.level === WARN);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      code: 'ERR_OTLP_COLLECT',
+      cause: 'ERR_TEST',
+      err: 'collection broke',
+    });
+    fail = false;
+    await pipeline.forceFlush();
+    expect(byAttributes(metric(metricsOf(exporter), 'system.network.conntrack.count'))).toEqual(
+      new Map([['{}', 42]]),
+    );
+    expect(lines.filter((l) => l.level === INFO && l.msg === 'OTLP collection recovered')).toHaveLength(1);
+  });
+
+  it('gives up on a snapshot that does not arrive within the export timeout', async () => {
+    let hang = true;
+    const source: SnapshotSource = {
+      collect: () =>
+        hang
+          ? new Promise<Snapshot>(() => undefined)
+          : Promise.resolve({ samples: baseSamples(), takenAt: Date.now() }),
+    };
+    const { exporter, lines, pipeline } = start(source, AggregationTemporality.CUMULATIVE, {
+      exportTimeoutMs: 200,
+    });
+    await pipeline.forceFlush();
+    expect(exporter.getMetrics()).toEqual([]);
+    expect(lines.filter((l) => l.code === 'ERR_OTLP_COLLECT_TIMEOUT')).toHaveLength(1);
+    hang = false;
+    await pipeline.forceFlush();
+    expect(metric(metricsOf(exporter), 'system.network.conntrack.count')).toBeDefined();
   });
 
   it('reports deltas of the cumulative counters under delta temporality', async () => {
@@ -370,20 +420,50 @@ describe('OTLP pipeline (in-memory exporter)', () => {
     const found = metric(second, 'conntrack.stat.found');
     expect(found?.aggregationTemporality).toBe(AggregationTemporality.DELTA);
     expect(found?.dataPointType === DataPointType.SUM && found.isMonotonic).toBe(true);
-    expect(pointValues(metric(first, 'conntrack.stat.found'))).toEqual([
-      { attributes: { 'cpu.logical_number': 0 }, value: 10 },
-      { attributes: { 'cpu.logical_number': 1 }, value: 20 },
-    ]);
-    expect(pointValues(found)).toEqual([
-      { attributes: { 'cpu.logical_number': 0 }, value: 5 },
-      { attributes: { 'cpu.logical_number': 1 }, value: 0 },
-    ]);
-    // The histogram carries the current population in each interval.
-    const age1 = metric(first, 'conntrack.flow.age');
-    const age2 = metric(second, 'conntrack.flow.age');
-    expect(age2?.aggregationTemporality).toBe(AggregationTemporality.DELTA);
-    expect((age2?.dataPoints[0]?.value as { count: number }).count).toBe(7);
-    expect(age2?.dataPoints[0]?.startTime).toEqual(age1?.dataPoints[0]?.endTime);
+    const cpu0 = key({ 'cpu.logical_number': 0 });
+    const cpu1 = key({ 'cpu.logical_number': 1 });
+    expect(byAttributes(metric(first, 'conntrack.stat.found'))).toEqual(
+      new Map([
+        [cpu0, 10],
+        [cpu1, 20],
+      ]),
+    );
+    expect(byAttributes(found)).toEqual(
+      new Map([
+        [cpu0, 5],
+        [cpu1, 0],
+      ]),
+    );
+    // Each delta point starts where the previous one of its series ended.
+    const end1 = metric(first, 'conntrack.stat.found')?.dataPoints.map((p) => p.endTime);
+    expect(found?.dataPoints.map((p) => p.startTime)).toEqual(end1);
+    // Gauges (and the gauge histogram) have no temporality to choose: the current value.
+    expect(byAttributes(metric(second, gaugeHistogramNames(flowAgeSeconds).count))).toEqual(
+      new Map([[key({ 'network.transport': 'tcp' }), 7]]),
+    );
+  });
+
+  it('treats a counter that went down as a new series (reset): new start, its total as delta', async () => {
+    let found0 = 10;
+    const cumulative = start(new FakeSource(() => baseSamples(found0)), AggregationTemporality.CUMULATIVE);
+    await cumulative.pipeline.forceFlush();
+    found0 = 3;
+    await cumulative.pipeline.forceFlush();
+    const before = metric(metricsOf(cumulative.exporter, 0), 'conntrack.stat.found');
+    const after = metric(metricsOf(cumulative.exporter, 1), 'conntrack.stat.found');
+    const at = (m: MetricData | undefined, cpu: number) =>
+      m?.dataPoints.find((p) => p.attributes['cpu.logical_number'] === cpu);
+    expect(at(after, 0)?.value).toBe(3);
+    expect(at(after, 0)?.startTime).toEqual(at(before, 0)?.endTime);
+    expect(at(after, 1)?.startTime).toEqual(at(before, 1)?.startTime);
+    await cumulative.pipeline.shutdown(1000);
+
+    found0 = 10;
+    const delta = start(new FakeSource(() => baseSamples(found0)), AggregationTemporality.DELTA);
+    await delta.pipeline.forceFlush();
+    found0 = 3;
+    await delta.pipeline.forceFlush();
+    expect(at(metric(metricsOf(delta.exporter, 1), 'conntrack.stat.found'), 0)?.value).toBe(3);
   });
 
   it('runs with the real Collection: a throwing collector only loses its own metrics', async () => {
@@ -399,17 +479,15 @@ describe('OTLP pipeline (in-memory exporter)', () => {
     const { exporter, pipeline } = start(collection, AggregationTemporality.CUMULATIVE);
     await pipeline.forceFlush();
     const got = metricsOf(exporter);
-    expect(pointValues(metric(got, 'system.network.conntrack.count'))).toEqual([
-      { attributes: {}, value: 7 },
-    ]);
+    expect(byAttributes(metric(got, 'system.network.conntrack.count'))).toEqual(new Map([['{}', 7]]));
     expect(got.filter((m) => m.descriptor.name.startsWith('conntrack.stat.'))).toEqual([]);
-    expect(pointValues(metric(got, 'conntrack.scrape.collector.success'))).toEqual([
-      { attributes: { 'conntrack.collector': 'table' }, value: 1 },
-      { attributes: { 'conntrack.collector': 'cpu_stats' }, value: 0 },
-    ]);
-    expect(pointValues(metric(got, 'conntrack.otlp.export_failures'))).toEqual([
-      { attributes: {}, value: 0 },
-    ]);
+    expect(byAttributes(metric(got, 'conntrack.scrape.collector.success'))).toEqual(
+      new Map([
+        [key({ 'conntrack.collector': 'table' }), 1],
+        [key({ 'conntrack.collector': 'cpu_stats' }), 0],
+      ]),
+    );
+    expect(byAttributes(metric(got, 'conntrack.otlp.export_failures'))).toEqual(new Map([['{}', 0]]));
   });
 });
 
@@ -480,9 +558,13 @@ describe('OTLP pipeline over HTTP (loopback receiver)', () => {
       monotonic: true,
       unit: '{events}',
     });
-    const age = pointsOf(decoded, 'conntrack.flow.age')[0];
-    expect(age?.bucketCounts).toHaveLength(FLOW_AGE_BUCKETS.length + 1);
-    expect(age?.explicitBounds).toEqual([...FLOW_AGE_BUCKETS]);
+    const age = gaugeHistogramNames(flowAgeSeconds);
+    expect(findOtlp(decoded, age.bucket)?.kind).toBe('gauge');
+    expect(pointsOf(decoded, age.bucket)).toHaveLength(FLOW_AGE_BUCKETS.length + 1);
+    expect(
+      pointsOf(decoded, age.bucket, { 'network.transport': 'tcp', le: '+Inf' }).map((p) => p.value),
+    ).toEqual([7]);
+    expect(pointsOf(decoded, age.count, { 'network.transport': 'tcp' }).map((p) => p.value)).toEqual([7]);
   });
 
   it('sends gzip-compressed JSON when configured', async () => {

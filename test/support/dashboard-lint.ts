@@ -6,7 +6,7 @@
 // feed it broken dashboards and assert each rule fires: a lint that cannot fail proves nothing.
 
 import { parser } from '@prometheus-io/lezer-promql';
-import type { MetricDef } from '../../src/metrics/catalog.js';
+import { GAUGE_HISTOGRAM_SUFFIXES, type MetricDef } from '../../src/metrics/catalog.js';
 
 /** Lezer's syntax node type, taken from the parser so we need no direct @lezer/common dependency. */
 type SyntaxNode = ReturnType<typeof parser.parse>['topNode'];
@@ -226,8 +226,8 @@ interface Selector {
   /** Name as written (with `_bucket` etc.). */
   readonly name: string | undefined;
   readonly metric: MetricDef | undefined;
-  /** The histogram series suffix, when the name is `<histogram>_bucket|_sum|_count`. */
-  readonly suffix: '' | '_bucket' | '_sum' | '_count';
+  /** The gauge histogram series suffix, when the name is `<gaugehistogram>_bucket|_gcount|_gsum`. */
+  readonly suffix: '' | (typeof GAUGE_HISTOGRAM_SUFFIXES)[number];
   readonly matchers: readonly { label: string; op: string; value: string }[];
 }
 
@@ -261,11 +261,11 @@ function resolveMetric(
 ): Pick<Selector, 'metric' | 'suffix'> {
   const exact = catalog.get(name);
   if (exact !== undefined) return { metric: exact, suffix: '' };
-  for (const suffix of ['_bucket', '_sum', '_count'] as const) {
+  for (const suffix of GAUGE_HISTOGRAM_SUFFIXES) {
     if (!name.endsWith(suffix)) continue;
     const base = catalog.get(name.slice(0, -suffix.length));
-    // Only histograms have these series; `conntrack_entries_count` must not resolve to a gauge.
-    if (base?.type === 'histogram') return { metric: base, suffix };
+    // Only gauge histograms have these series; `conntrack_entries_gcount` must not resolve to a gauge.
+    if (base?.type === 'gaugehistogram') return { metric: base, suffix };
   }
   return { metric: undefined, suffix: '' };
 }

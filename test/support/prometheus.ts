@@ -79,6 +79,8 @@ export interface PrometheusOptions {
   readonly rules: string;
   /** Scrape and evaluation interval. */
   readonly interval?: string;
+  /** Extra lines of the scrape job (e.g. `    scheme: https`, `tls_config`, `basic_auth`). */
+  readonly scrapeLines?: readonly string[];
 }
 
 export class Prometheus {
@@ -117,6 +119,7 @@ export class Prometheus {
           `  - ${JSON.stringify(rulesPath)}`,
           'scrape_configs:',
           `  - job_name: ${JSON.stringify(opts.job)}`,
+          ...(opts.scrapeLines ?? []),
           '    static_configs:',
           `      - targets: [${JSON.stringify(opts.target)}]`,
           '',

@@ -5,7 +5,8 @@
 // socket, so the test can show that the refused bytes would really have emptied the table.
 
 import { RawNetlinkSocket } from 'netlink';
-import { CtMsg } from '../../src/conntrack/constants.js';
+import { CtMsg, ExpMsg } from '../../src/conntrack/constants.js';
+import { CTNETLINK_READ_ONLY } from '../../src/conntrack/readonly.js';
 import { decodeGlobalStats } from '../../src/conntrack/stats.js';
 import {
   encodeRequest,
@@ -38,8 +39,8 @@ const WRITES = [
   { label: 'IPCTNL_MSG_CT_DELETE as a dump', kind: 'dump', type: CtMsg.DELETE },
   { label: 'IPCTNL_MSG_CT_NEW', kind: 'request', type: CtMsg.NEW },
   { label: 'IPCTNL_MSG_CT_GET_CTRZERO (dump that zeroes counters)', kind: 'dump', type: CtMsg.GET_CTRZERO },
-  { label: 'IPCTNL_MSG_EXP_NEW', kind: 'request', type: 0x0200 },
-  { label: 'IPCTNL_MSG_EXP_DELETE without a tuple (flush)', kind: 'request', type: 0x0202 },
+  { label: 'IPCTNL_MSG_EXP_NEW', kind: 'request', type: ExpMsg.NEW },
+  { label: 'IPCTNL_MSG_EXP_DELETE without a tuple (flush)', kind: 'request', type: ExpMsg.DELETE },
 ] as const;
 
 async function probe(): Promise<ProbeResult> {
@@ -56,7 +57,12 @@ async function probe(): Promise<ProbeResult> {
       close: () => inner.close(),
     };
   };
-  const transport = new NetlinkTransport({ timeoutMs: 3000, socketFactory: factory });
+  // The same guard the exporter's client runs with.
+  const transport = new NetlinkTransport({
+    timeoutMs: 3000,
+    guard: CTNETLINK_READ_ONLY,
+    socketFactory: factory,
+  });
   const attempts: ProbeAttempt[] = [];
   for (const w of WRITES) {
     const spec = { type: w.type, name: w.label };

@@ -271,6 +271,16 @@ capability is only effective for UID 0, so UID 0 with every other capability dro
 {{- end }}
 - name: CONNTRACK_EXPORTER_METRICS_PATH
   value: {{ $c.metricsPath | quote }}
+- name: CONNTRACK_EXPORTER_HTTP_MAX_CONNECTIONS
+  value: {{ $c.http.maxConnections | int64 | toString | quote }}
+- name: CONNTRACK_EXPORTER_HTTP_HEADER_TIMEOUT_SECONDS
+  value: {{ $c.http.headerTimeoutSeconds | toString | quote }}
+- name: CONNTRACK_EXPORTER_HTTP_IDLE_TIMEOUT_SECONDS
+  value: {{ $c.http.idleTimeoutSeconds | toString | quote }}
+{{- if $c.webConfigFile }}
+- name: CONNTRACK_EXPORTER_WEB_CONFIG_FILE
+  value: {{ $c.webConfigFile | quote }}
+{{- end }}
 - name: CONNTRACK_EXPORTER_LOG_LEVEL
   value: {{ $c.logLevel | quote }}
 - name: CONNTRACK_EXPORTER_COLLECTORS

@@ -1,6 +1,7 @@
 // The read-only guard: only GET-family ctnetlink requests leave the process. Every write type,
 // the counter-zeroing GET, unknown types, write flags and malformed buffers are refused with
-// ReadOnlyViolationError (ERR_READ_ONLY). The real-kernel proof is in transport.test.ts.
+// ReadOnlyViolationError (ERR_READ_ONLY). The list is the conntrack layer's (src/conntrack/readonly.ts);
+// the mechanism is the netlink layer's. The real-kernel proof is in test/netlink/transport.test.ts.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import {
   assertReadOnly,
   describeReadOnlyRequest,
   READ_ONLY_REQUEST_TYPES,
-} from '../../src/netlink/readonly.js';
+} from '../../src/conntrack/readonly.js';
 import { DUMP_REQUEST_V4 } from '../support/ctnetlink-examples.js';
 import { hex, loadFixture, rawView } from '../support/fixtures.js';
 import { runs } from '../support/property.js';

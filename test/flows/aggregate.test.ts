@@ -5,8 +5,8 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FlowAggregator, type AggregateResult } from '../../src/collectors/flow-aggregate.js';
-import type { GaugeSample, HistogramSample } from '../../src/collectors/types.js';
+import { FlowAggregator, type AggregateResult } from '../../src/flows/aggregate.js';
+import type { GaugeSample, HistogramSample } from '../../src/metrics/sample.js';
 import { decodeFlowFields, FlowFields } from '../../src/conntrack/flow.js';
 import { FLOW_AGE_BUCKETS } from '../../src/metrics/catalog.js';
 import { cliNat, cliStatus, parseConntrackLine, tally } from '../support/conntrack-output.js';

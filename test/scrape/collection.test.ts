@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { Collector, CollectResult } from '../../src/collectors/types.js';
-import { sample } from '../../src/collectors/types.js';
 import { entries } from '../../src/metrics/catalog.js';
-import { Collection } from '../../src/metrics/collection.js';
+import { sample } from '../../src/metrics/sample.js';
+import { Collection } from '../../src/scrape/collection.js';
 
 const silent = pino({ level: 'silent' });
 

@@ -1,21 +1,15 @@
-// Layer: metric catalogue / orchestration. Runs the collectors into one Snapshot that both sinks
-// read. A failing collector sets its success metric to 0, loses only its own samples, and is
+// Layer: scrape orchestration (wiring between collectors and metrics). Runs the collectors into
+// one Snapshot that both sinks read. A failing collector sets its success metric to 0, loses only its own samples, and is
 // logged on state change (not on every scrape). Concurrent callers share one collection, so N
 // parallel scrapes cost the kernel one set of requests.
 
 import { performance } from 'node:perf_hooks';
-import type { Collector, Sample } from '../collectors/types.js';
-import { sample } from '../collectors/types.js';
+import type { Collector } from '../collectors/types.js';
 import type { Logger } from '../log.js';
-import { collectorDuration, collectorSource, collectorSuccess } from './catalog.js';
+import { collectorDuration, collectorSource, collectorSuccess } from '../metrics/catalog.js';
+import { sample, type Sample, type Snapshot, type SnapshotSource } from '../metrics/sample.js';
 
-export interface Snapshot {
-  readonly samples: readonly Sample[];
-  /** Unix time in ms when the collection finished. */
-  readonly takenAt: number;
-}
-
-export class Collection {
+export class Collection implements SnapshotSource {
   private inflight: Promise<Snapshot> | undefined;
   private readonly healthy = new Map<string, boolean>();
 

@@ -1,0 +1,441 @@
+// Layer: collectors (flows). Folds decoded flows into the flow metrics of the catalogue. Each
+// breakdown is one small `Aggregate` (add() per flow on the pass's hot path, keyed by small
+// integers and raw address keys; groups() once per pass, where labels are built): a new aggregate
+// is one class and one line in `aggregates()`. The shaping (top-K, the series budget, "other")
+// is generic code in shape.ts. Labels never carry per-connection values: only family, protocol,
+// state, status, NAT kind, zone, and top-K ports and addresses.
+
+import { AF_INET6, IPS } from '../conntrack/constants.js';
+import {
+  familyName,
+  formatAddress,
+  natKind,
+  protocolName,
+  zoneOf,
+  type AddressKey,
+  type FlowFields,
+  type NatKind,
+} from '../conntrack/flow.js';
+import {
+  FLOW_AGE_BUCKETS,
+  flowAgeSeconds,
+  flowBytes,
+  flowBytesByDstAddress,
+  flowBytesByDstPort,
+  flowBytesBySrcAddress,
+  flowPackets,
+  flows,
+  flowsByDstAddress,
+  flowsByDstPort,
+  flowsByNat,
+  flowsByStatus,
+  flowsBySrcAddress,
+  flowsByZone,
+  type MetricDef,
+} from '../metrics/catalog.js';
+import type { Sample } from '../metrics/sample.js';
+import {
+  fitBudget,
+  mergeSeries,
+  OTHER,
+  topK,
+  type HistogramGroup,
+  type Labels,
+  type Series,
+  type SeriesGroup,
+} from './shape.js';
+
+export interface AggregateOptions {
+  readonly topK: number;
+  readonly seriesBudget: number;
+}
+
+export interface AggregateResult {
+  readonly samples: Sample[];
+  /** Series folded into "other" to respect the budget. */
+  readonly folded: number;
+}
+
+/** A gauge group of one metric. */
+export interface MetricGroup extends SeriesGroup {
+  readonly metric: MetricDef;
+}
+
+export interface MetricHistograms extends HistogramGroup {
+  readonly metric: MetricDef;
+}
+
+/** One breakdown of the flows of a pass. */
+export interface Aggregate {
+  /** `bytes`: both directions' bytes, or -1 when the flow carries no acct counters. */
+  add(f: FlowFields, bytes: number): void;
+  gauges(options: AggregateOptions): MetricGroup[];
+  histograms?(): MetricHistograms[];
+}
+
+/** Protocols whose tuples carry ports (the by-port metrics count only these). */
+const PORTED = new Set([6, 17, 33, 132, 136]);
+
+function gaugeGroup(
+  metric: MetricDef,
+  series: Iterable<readonly [Labels, number]>,
+  how: { keepZeros?: boolean; unique?: boolean } = {},
+): MetricGroup {
+  const keep = metric.labels.includes('direction') ? ['direction'] : [];
+  return { metric, labelNames: metric.labels, keep, series: mergeSeries(metric.labels, series, how) };
+}
+
+function topGroup(metric: MetricDef, series: Series[]): MetricGroup {
+  return { metric, labelNames: metric.labels, keep: [], series };
+}
+
+const STATUSES = ['unreplied', 'replied', 'assured'] as const;
+const NAT_KINDS: readonly NatKind[] = ['none', 'snat', 'dnat', 'both'];
+const NAT_INDEX: Readonly<Record<NatKind, number>> = { none: 0, snat: 1, dnat: 2, both: 3 };
+
+/** Everything counted per (family, protocol, state). */
+interface StateCell {
+  readonly family: string;
+  readonly protocol: string;
+  readonly state: string;
+  flows: number;
+  readonly status: number[];
+  readonly nat: number[];
+  /** Flows that had acct counters, and their sums. */
+  counted: number;
+  origBytes: number;
+  replyBytes: number;
+  origPackets: number;
+  replyPackets: number;
+}
+
+/** conntrack_flows, _by_status, _by_nat, conntrack_flow_bytes and _packets. */
+class ByProtocolState implements Aggregate {
+  /** Index: (family is IPv6 ? 256 : 0) + protocol; then the cell by state name. */
+  private readonly cells: (Map<string | undefined, StateCell> | undefined)[] = [];
+
+  add(f: FlowFields): void {
+    const proto = f.orig.proto;
+    const fp = (f.family === AF_INET6 ? 256 : 0) + proto;
+    let byState = this.cells[fp];
+    if (!byState) this.cells[fp] = byState = new Map();
+    let c = byState.get(f.protoState);
+    if (!c) {
+      c = {
+        family: familyName(f.family),
+        protocol: protocolName(proto),
+        state: f.protoState?.toLowerCase() ?? 'none',
+        flows: 0,
+        status: [0, 0, 0],
+        nat: [0, 0, 0, 0],
+        counted: 0,
+        origBytes: 0,
+        replyBytes: 0,
+        origPackets: 0,
+        replyPackets: 0,
+      };
+      byState.set(f.protoState, c);
+    }
+    c.flows += 1;
+    const statusIndex = f.status & IPS.ASSURED ? 2 : f.status & IPS.SEEN_REPLY ? 1 : 0;
+    c.status[statusIndex] = (c.status[statusIndex] ?? 0) + 1;
+    const natIndex = NAT_INDEX[natKind(f)];
+    c.nat[natIndex] = (c.nat[natIndex] ?? 0) + 1;
+    if (f.origBytes >= 0 && f.replyBytes >= 0) {
+      c.counted += 1;
+      c.origBytes += f.origBytes;
+      c.replyBytes += f.replyBytes;
+      c.origPackets += f.origPackets;
+      c.replyPackets += f.replyPackets;
+    }
+  }
+
+  gauges(): MetricGroup[] {
+    const all = this.cells.flatMap((m) => (m ? [...m.values()] : []));
+    const fp = (c: StateCell) => ({ family: c.family, protocol: c.protocol });
+    const fps = (c: StateCell) => ({ ...fp(c), state: c.state });
+    const out = [
+      gaugeGroup(
+        flows,
+        all.map((c) => [fps(c), c.flows] as const),
+      ),
+      gaugeGroup(
+        flowsByStatus,
+        all.flatMap((c) => STATUSES.map((status, i) => [{ ...fp(c), status }, c.status[i] ?? 0] as const)),
+      ),
+      gaugeGroup(
+        flowsByNat,
+        all.flatMap((c) => NAT_KINDS.map((nat, i) => [{ ...fp(c), nat }, c.nat[i] ?? 0] as const)),
+      ),
+    ];
+    const counted = all.filter((c) => c.counted > 0);
+    if (counted.length > 0) {
+      const directions = (c: StateCell, orig: number, reply: number) =>
+        [
+          [{ ...fps(c), direction: 'original' }, orig],
+          [{ ...fps(c), direction: 'reply' }, reply],
+        ] as const;
+      out.push(
+        gaugeGroup(
+          flowBytes,
+          counted.flatMap((c) => directions(c, c.origBytes, c.replyBytes)),
+          { keepZeros: true },
+        ),
+        gaugeGroup(
+          flowPackets,
+          counted.flatMap((c) => directions(c, c.origPackets, c.replyPackets)),
+          { keepZeros: true },
+        ),
+      );
+    }
+    return out;
+  }
+}
+
+/** conntrack_flows_by_zone. */
+class ByZone implements Aggregate {
+  private readonly zones = new Map<number, number>();
+
+  add(f: FlowFields): void {
+    const zone = zoneOf(f);
+    this.zones.set(zone, (this.zones.get(zone) ?? 0) + 1);
+  }
+
+  gauges(): MetricGroup[] {
+    return [
+      gaugeGroup(
+        flowsByZone,
+        [...this.zones].map(([zone, n]) => [{ zone: String(zone) }, n] as const),
+        { unique: true },
+      ),
+    ];
+  }
+}
+
+/** conntrack_flows_by_dst_port and conntrack_flow_bytes_by_dst_port: top K, "other" per protocol. */
+class ByDstPort implements Aggregate {
+  /** Per protocol, flows and bytes by destination port (1 MiB a protocol, allocated on first use). */
+  private readonly flows: (Float64Array | undefined)[] = [];
+  private readonly bytes: (Float64Array | undefined)[] = [];
+  private sawCounters = false;
+
+  add(f: FlowFields, bytes: number): void {
+    const proto = f.orig.proto;
+    if (!PORTED.has(proto) || f.orig.dport < 0) return;
+    let flows = this.flows[proto];
+    let portBytes = this.bytes[proto];
+    if (!flows || !portBytes) {
+      this.flows[proto] = flows = new Float64Array(65536);
+      this.bytes[proto] = portBytes = new Float64Array(65536);
+    }
+    const port = f.orig.dport;
+    flows[port] = (flows[port] ?? 0) + 1;
+    if (bytes >= 0) {
+      this.sawCounters = true;
+      portBytes[port] = (portBytes[port] ?? 0) + bytes;
+    }
+  }
+
+  /** Key protocol * 65536 + port, for one of the two tables. */
+  private *entries(tables: (Float64Array | undefined)[]): Generator<readonly [number, number]> {
+    for (let proto = 0; proto < tables.length; proto++) {
+      const t = tables[proto];
+      if (!t) continue;
+      for (let port = 0; port < 65536; port++) {
+        const n = t[port] ?? 0;
+        if (n > 0) yield [proto * 65536 + port, n];
+      }
+    }
+  }
+
+  gauges(options: AggregateOptions): MetricGroup[] {
+    const labels = (key: number): Labels => ({
+      protocol: protocolName(Math.floor(key / 65536)),
+      port: String(key % 65536),
+    });
+    const other = (proto: number): Labels => ({ protocol: protocolName(proto), port: OTHER });
+    const bucket = (key: number): number => Math.floor(key / 65536);
+    const out = [
+      topGroup(flowsByDstPort, topK(this.entries(this.flows), options.topK, labels, other, bucket)),
+    ];
+    if (this.sawCounters) {
+      out.push(
+        topGroup(flowBytesByDstPort, topK(this.entries(this.bytes), options.topK, labels, other, bucket)),
+      );
+    }
+    return out;
+  }
+}
+
+interface Tally {
+  flows: number;
+  bytes: number;
+}
+
+/** Flows and bytes by one address of the original tuple: top K, one "other". */
+class ByAddress implements Aggregate {
+  private readonly tallies = new Map<AddressKey, Tally>();
+  private sawCounters = false;
+
+  constructor(
+    private readonly end: 'src' | 'dst',
+    private readonly flowsMetric: MetricDef,
+    private readonly bytesMetric: MetricDef,
+  ) {}
+
+  add(f: FlowFields, bytes: number): void {
+    const key = f.orig[this.end];
+    const counted = bytes >= 0 ? bytes : 0;
+    if (bytes >= 0) this.sawCounters = true;
+    const t = this.tallies.get(key);
+    if (t) {
+      t.flows += 1;
+      t.bytes += counted;
+    } else {
+      this.tallies.set(key, { flows: 1, bytes: counted });
+    }
+  }
+
+  gauges(options: AggregateOptions): MetricGroup[] {
+    const labels = (key: AddressKey): Labels => ({ address: formatAddress(key) });
+    const other = (): Labels => ({ address: OTHER });
+    const pick = (w: (t: Tally) => number) => [...this.tallies].map(([key, t]) => [key, w(t)] as const);
+    const out = [
+      topGroup(
+        this.flowsMetric,
+        topK(
+          pick((t) => t.flows),
+          options.topK,
+          labels,
+          other,
+        ),
+      ),
+    ];
+    if (this.sawCounters) {
+      out.push(
+        topGroup(
+          this.bytesMetric,
+          topK(
+            pick((t) => t.bytes),
+            options.topK,
+            labels,
+            other,
+          ),
+        ),
+      );
+    }
+    return out;
+  }
+}
+
+interface AgeHistogram {
+  readonly counts: number[];
+  count: number;
+  sum: number;
+}
+
+/** Exposition series a histogram sample costs: its buckets, +Inf, _sum and _count. */
+const HISTOGRAM_SERIES = FLOW_AGE_BUCKETS.length + 3;
+
+/** conntrack_flow_age_seconds, per protocol, from CTA_TIMESTAMP_START. */
+class AgeByProtocol implements Aggregate {
+  /** Index: protocol. */
+  private readonly ages: (AgeHistogram | undefined)[] = [];
+
+  constructor(private readonly nowNs: number) {}
+
+  add(f: FlowFields): void {
+    if (f.startNs < 0) return;
+    const proto = f.orig.proto;
+    const age = Math.max(0, (this.nowNs - f.startNs) / 1e9);
+    let h = this.ages[proto];
+    if (!h)
+      this.ages[proto] = h = { counts: new Array<number>(FLOW_AGE_BUCKETS.length).fill(0), count: 0, sum: 0 };
+    // Buckets are cumulative: the first bound that holds the age, and every one above it.
+    for (let i = FLOW_AGE_BUCKETS.length - 1; i >= 0 && age <= (FLOW_AGE_BUCKETS[i] ?? Infinity); i--) {
+      h.counts[i] = (h.counts[i] ?? 0) + 1;
+    }
+    h.count += 1;
+    h.sum += age;
+  }
+
+  gauges(): MetricGroup[] {
+    return [];
+  }
+
+  histograms(): MetricHistograms[] {
+    const present = this.ages.flatMap((h, proto) => (h ? [[proto, h] as const] : []));
+    if (present.length === 0) return [];
+    return [
+      {
+        metric: flowAgeSeconds,
+        labelNames: flowAgeSeconds.labels,
+        cost: HISTOGRAM_SERIES,
+        histograms: present
+          .sort((a, b) => b[1].count - a[1].count)
+          .map(([proto, h]) => ({
+            labels: { protocol: protocolName(proto) },
+            bucketCounts: h.counts,
+            count: h.count,
+            sum: h.sum,
+          })),
+      },
+    ];
+  }
+}
+
+/** Every breakdown of a pass. A new aggregate is one line here. */
+function aggregates(nowNs: number): Aggregate[] {
+  return [
+    new ByProtocolState(),
+    new ByZone(),
+    new ByDstPort(),
+    new ByAddress('src', flowsBySrcAddress, flowBytesBySrcAddress),
+    new ByAddress('dst', flowsByDstAddress, flowBytesByDstAddress),
+    new AgeByProtocol(nowNs),
+  ];
+}
+
+export class FlowAggregator {
+  private readonly parts: Aggregate[];
+
+  /** @param nowNs the pass's reference time for ages, in ns since the epoch */
+  constructor(nowNs: number) {
+    this.parts = aggregates(nowNs);
+  }
+
+  add(f: FlowFields): void {
+    const bytes = f.origBytes >= 0 && f.replyBytes >= 0 ? f.origBytes + f.replyBytes : -1;
+    for (const p of this.parts) p.add(f, bytes);
+  }
+
+  /**
+   * The flow samples. `scale` (table entries / flows decoded) turns a sample into estimates of
+   * the whole table; the budget is applied after scaling, so "other" holds scaled values too.
+   */
+  result(options: AggregateOptions, scale: number): AggregateResult {
+    const gauges = this.parts.flatMap((p) => p.gauges(options));
+    const histograms = this.parts.flatMap((p) => p.histograms?.() ?? []);
+    if (scale !== 1) {
+      for (const g of gauges) for (const s of g.series) s.value *= scale;
+      for (const h of histograms) {
+        h.histograms = h.histograms.map((x) => ({
+          labels: x.labels,
+          bucketCounts: x.bucketCounts.map((c) => c * scale),
+          count: x.count * scale,
+          sum: x.sum * scale,
+        }));
+      }
+    }
+    const folded = fitBudget(gauges, histograms, options.seriesBudget);
+    const samples: Sample[] = [];
+    for (const g of gauges) {
+      for (const s of g.series)
+        samples.push({ kind: 'value', metric: g.metric, labels: s.labels, value: s.value });
+    }
+    for (const h of histograms) {
+      for (const x of h.histograms) samples.push({ kind: 'histogram', metric: h.metric, ...x });
+    }
+    return { samples, folded };
+  }
+}

@@ -1,0 +1,249 @@
+// Layer: collectors (flows). Generic series shaping, independent of what the series count: top-K
+// with the rest summed into "other" series, and a hard series budget that folds the smallest
+// series into "other" until every group together fits. Both keep totals (a fold adds values, it
+// never drops them) and both cost O(n log n) in the series: one sort per group, then a heap of
+// groups keyed by their current size (the largest group always gives up its smallest series).
+
+export const OTHER = 'other';
+
+export type Labels = Readonly<Record<string, string>>;
+
+export interface Series {
+  readonly labels: Labels;
+  value: number;
+}
+
+/** A set of series of one metric. */
+export interface SeriesGroup {
+  /** Every label name of the metric, in order (the identity of a series). */
+  readonly labelNames: readonly string[];
+  /** Label names that keep their value when a series is folded (e.g. direction). */
+  readonly keep: readonly string[];
+  series: Series[];
+}
+
+/** A histogram series: cumulative bucket counts, count and sum. */
+export interface HistogramSeries {
+  readonly labels: Labels;
+  readonly bucketCounts: readonly number[];
+  readonly count: number;
+  readonly sum: number;
+}
+
+export interface HistogramGroup {
+  readonly labelNames: readonly string[];
+  /** Exposition series one histogram costs (its buckets, +Inf, _sum and _count). */
+  readonly cost: number;
+  histograms: HistogramSeries[];
+}
+
+function identity(labelNames: readonly string[], labels: Labels): string {
+  let id = '';
+  for (const n of labelNames) id += `${labels[n] ?? ''}\u0000`;
+  return id;
+}
+
+/**
+ * The K largest of `entries` by weight (ties broken by key order of `labelsOf`, so the result is
+ * deterministic), then one "other" series per `bucketOf(key)` holding the sum of the rest. Only
+ * the kept keys and the buckets are ever turned into labels.
+ */
+export function topK<K>(
+  entries: Iterable<readonly [K, number]>,
+  k: number,
+  labelsOf: (key: K) => Labels,
+  otherOf: (bucket: number) => Labels,
+  bucketOf: (key: K) => number = () => 0,
+): Series[] {
+  const all = [...entries].filter(([, w]) => w !== 0);
+  all.sort((a, b) => b[1] - a[1]);
+  const out: Series[] = [];
+  const rest = new Map<number, number>();
+  all.forEach(([key, weight], i) => {
+    if (i < k) out.push({ labels: labelsOf(key), value: weight });
+    else {
+      const bucket = bucketOf(key);
+      rest.set(bucket, (rest.get(bucket) ?? 0) + weight);
+    }
+  });
+  for (const [bucket, value] of rest) out.push({ labels: otherOf(bucket), value });
+  return out;
+}
+
+/**
+ * Sums series with the same labels (unless the caller knows they are `unique`); drops zero
+ * series unless `keepZeros`. Largest first.
+ */
+export function mergeSeries(
+  labelNames: readonly string[],
+  series: Iterable<readonly [Labels, number]>,
+  { keepZeros = false, unique = false }: { keepZeros?: boolean; unique?: boolean } = {},
+): Series[] {
+  const out: Series[] = [];
+  const merged = new Map<string, Series>();
+  for (const [labels, value] of series) {
+    if (value === 0 && !keepZeros) continue;
+    if (unique) {
+      out.push({ labels, value });
+      continue;
+    }
+    const id = identity(labelNames, labels);
+    const prev = merged.get(id);
+    if (prev) prev.value += value;
+    else {
+      const s = { labels, value };
+      merged.set(id, s);
+      out.push(s);
+    }
+  }
+  return out.sort((a, b) => b.value - a.value);
+}
+
+/** Where a group stands while the budget is applied. */
+interface Folding {
+  readonly size: () => number;
+  /** Folds one more step; returns the series that disappeared (0 if it cannot fold). */
+  readonly step: () => number;
+  readonly finish: () => void;
+}
+
+function gaugeFolding(g: SeriesGroup): Folding {
+  // A series folds into the "other" series that shares its kept labels (all others "other").
+  const targetOf = (labels: Labels): string => {
+    let key = '';
+    for (const n of g.keep) key += `${labels[n] ?? OTHER}\u0000`;
+    return key;
+  };
+  const isOther = (labels: Labels): boolean =>
+    g.labelNames.every((n) => g.keep.includes(n) || labels[n] === OTHER);
+  const others = new Map<string, Series>();
+  const foldable: Series[] = [];
+  for (const s of g.series) {
+    if (isOther(s.labels)) others.set(targetOf(s.labels), { labels: s.labels, value: s.value });
+    else foldable.push(s);
+  }
+  // Smallest first (a stable sort: ties fold in the group's own order, largest-first reversed).
+  foldable.reverse().sort((a, b) => a.value - b.value);
+  let next = 0;
+  /** A fold into a target that does not exist yet waits for a second series to join it. */
+  const waiting = new Map<string, Series>();
+  let size = g.series.length;
+  return {
+    size: () => size,
+    step: () => {
+      while (next < foldable.length) {
+        const victim = foldable[next++] as Series;
+        const target = targetOf(victim.labels);
+        const existing = others.get(target);
+        if (existing) {
+          existing.value += victim.value;
+          size -= 1;
+          return 1;
+        }
+        const partner = waiting.get(target);
+        if (partner) {
+          waiting.delete(target);
+          const labels: Record<string, string> = {};
+          for (const n of g.labelNames) labels[n] = g.keep.includes(n) ? (victim.labels[n] ?? OTHER) : OTHER;
+          others.set(target, { labels, value: partner.value + victim.value });
+          size -= 1;
+          return 1;
+        }
+        // Alone it saves nothing: park it and try the next smallest.
+        waiting.set(target, victim);
+      }
+      return 0;
+    },
+    finish: () => {
+      const kept = foldable.slice(next);
+      for (const w of waiting.values()) kept.push(w);
+      g.series = [...kept, ...others.values()].sort((a, b) => b.value - a.value);
+    },
+  };
+}
+
+function histogramFolding(h: HistogramGroup): Folding {
+  const otherLabels: Labels = Object.fromEntries(h.labelNames.map((n) => [n, OTHER]));
+  return {
+    size: () => h.histograms.length * h.cost,
+    step: () => {
+      if (h.histograms.length < 2) return 0;
+      h.histograms.sort((a, b) => b.count - a.count);
+      const a = h.histograms.pop() as HistogramSeries;
+      const b = h.histograms.pop() as HistogramSeries;
+      h.histograms.push({
+        labels: otherLabels,
+        bucketCounts: a.bucketCounts.map((c, i) => c + (b.bucketCounts[i] ?? 0)),
+        count: a.count + b.count,
+        sum: a.sum + b.sum,
+      });
+      return h.cost;
+    },
+    finish: () => undefined,
+  };
+}
+
+/** A binary max-heap of foldings by size. */
+class Heap {
+  private readonly items: Folding[] = [];
+
+  push(f: Folding): void {
+    const a = this.items;
+    a.push(f);
+    for (let i = a.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if ((a[p] as Folding).size() >= (a[i] as Folding).size()) break;
+      [a[p], a[i]] = [a[i] as Folding, a[p] as Folding];
+      i = p;
+    }
+  }
+
+  pop(): Folding | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      a[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && (a[l] as Folding).size() > (a[m] as Folding).size()) m = l;
+        if (r < a.length && (a[r] as Folding).size() > (a[m] as Folding).size()) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i] as Folding, a[m] as Folding];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/**
+ * Folds series until all groups together cost at most `budget` series: each step the currently
+ * largest group (gauge series, or histograms at their cost) loses its smallest series into its
+ * "other" series (values added, so every total and every kept label's total holds). A group that
+ * cannot fold further drops out. Returns how many series disappeared.
+ */
+export function fitBudget(
+  groups: readonly SeriesGroup[],
+  histograms: readonly HistogramGroup[],
+  budget: number,
+): number {
+  const foldings = [...groups.map(gaugeFolding), ...histograms.map(histogramFolding)];
+  let total = foldings.reduce((n, f) => n + f.size(), 0);
+  const heap = new Heap();
+  for (const f of foldings) heap.push(f);
+  let folded = 0;
+  while (total > budget) {
+    const f = heap.pop();
+    if (!f) break;
+    const saved = f.step();
+    if (saved === 0) continue; // cannot fold any further: leave it out of the heap
+    total -= saved;
+    folded += saved;
+    heap.push(f);
+  }
+  for (const f of foldings) f.finish();
+  return folded;
+}
