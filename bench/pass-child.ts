@@ -71,6 +71,7 @@ async function passes(budget: number, n: number): Promise<void> {
       topK: Number(VARIABLES.CONNTRACK_EXPORTER_FLOW_TOP_K?.default),
       skipAboveUsage: 0,
       enableAccounting: false,
+      podAttribution: false,
       log: pino({ level: 'silent' }),
     },
   );

@@ -17,7 +17,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   conntrack: ['netlink'],
   metrics: [],
   flows: ['netlink', 'conntrack', 'metrics'],
-  collectors: ['netlink', 'conntrack', 'metrics', 'flows'],
+  pods: ['conntrack'],
+  collectors: ['netlink', 'conntrack', 'metrics', 'flows', 'pods'],
   sinks: ['metrics'],
   scrape: ['collectors', 'metrics'],
 };

@@ -19,6 +19,7 @@ import {
   flowPassSamplingRatio,
   flowPassScanned,
   flowSeriesFolded,
+  flowAttributionPods,
   flowWalks,
 } from '../metrics/catalog.js';
 import { sample, type Sample } from '../metrics/sample.js';
@@ -44,6 +45,8 @@ export interface FlowSettings {
   readonly topK: number;
   readonly skipAboveUsage: number;
   readonly enableAccounting: boolean;
+  /** Attribute flows to the node's pods by their addresses (CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION). */
+  readonly podAttribution: boolean;
 }
 
 /** The flow settings of the configuration, and where to log. */
@@ -94,6 +97,8 @@ async function readBuckets(procPath: string): Promise<number | undefined> {
 }
 
 export function flowCollector(ctx: CollectorContext, options: FlowOptions): FlowCollector {
+  /** Whether the last pass saw pods, so "none visible" is logged once per change. */
+  let sawPods: boolean | undefined;
   let last: LastPass | undefined;
   let skippedSince = 0;
   let running: Promise<void> | undefined;
@@ -162,6 +167,16 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
     }
     const started = performance.now();
     const buckets = await readBuckets(ctx.procPath);
+    const pods = options.podAttribution && ctx.discovery ? await ctx.discovery.pods() : undefined;
+    if (pods && sawPods !== pods.addresses.length > 0) {
+      sawPods = pods.addresses.length > 0;
+      if (sawPods) options.log.info({ pods: pods.pods }, 'pod attribution: pod addresses found');
+      else
+        options.log.warn(
+          { pods: pods.pods },
+          'pod attribution: no pod network namespace with an address is visible (it needs the host PID namespace)',
+        );
+    }
     const request: PassRequest = {
       budget: options.maxFlowsPerPass,
       entries,
@@ -169,6 +184,7 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       nowNs: Date.now() * 1e6,
       topK: options.topK,
       seriesBudget: options.seriesBudget,
+      ...(pods && { pods: { uids: pods.uids, addresses: pods.addresses } }),
     };
     const report = await (
       await passRunner(entries)
@@ -186,6 +202,7 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       sample(flowPassSamplingRatio, {}, ratio),
       sample(flowSeriesFolded, {}, report.output.folded),
     );
+    if (pods) samples.push(sample(flowAttributionPods, {}, pods.pods));
     passes.ok += 1;
     skippedSince = 0;
     last = { samples, endedAt: performance.now() };
@@ -339,6 +356,13 @@ export const flowsDefinition = defineCollector<FlowSettings>({
         description:
           'At start, turn on nf_conntrack_acct and nf_conntrack_timestamp in this netns (a sysctl write, never a table write).',
       },
+      CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION: {
+        type: 'boolean',
+        default: false,
+        valid: 'true or false',
+        description:
+          'Attribute flows to the pods on this node by their addresses (conntrack_flows_by_pod); needs the host PID namespace (docs/pods.md).',
+      },
     },
     parse(values: SettingValues): FlowSettings {
       const num = (name: string): number => Number(values.get(name));
@@ -349,6 +373,7 @@ export const flowsDefinition = defineCollector<FlowSettings>({
         topK: num('CONNTRACK_EXPORTER_FLOW_TOP_K'),
         skipAboveUsage: num('CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE'),
         enableAccounting: values.get('CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING') === true,
+        podAttribution: values.get('CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION') === true,
       };
     },
   },

@@ -6,6 +6,7 @@ import { cpuStatsDefinition } from './cpu-stats.js';
 import { expectStatsDefinition } from './expect-stats.js';
 import { flowsDefinition } from './flows.js';
 import { netnsDefinition } from './netns.js';
+import { NamespaceDiscovery } from '../pods/namespaces.js';
 import { RegistryError, type CollectorDefinition } from './registry.js';
 import { sysctlDefinition } from './sysctl.js';
 import { tableDefinition } from './table.js';
@@ -34,9 +35,14 @@ export function createCollectors(
   ctx: CollectorContext,
   options: ReadonlyMap<string, unknown>,
 ): Collector[] {
+  // One discovery for the netns collector and the flow pass's pod attribution: /proc is walked once.
+  const shared: CollectorContext = {
+    ...ctx,
+    discovery: ctx.discovery ?? new NamespaceDiscovery(ctx.procPath),
+  };
   return enabled.map((name) => {
     const definition = findCollector(name);
     if (!definition) throw new RegistryError(`unknown collector ${name}`);
-    return definition.create(ctx, options.get(name));
+    return definition.create(shared, options.get(name));
   });
 }

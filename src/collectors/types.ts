@@ -7,6 +7,7 @@ import type { ConntrackClient } from '../conntrack/client.js';
 import type { Logger } from '../log.js';
 import type { Sample } from '../metrics/sample.js';
 import type { Telemetry } from '../metrics/telemetry.js';
+import type { NamespaceDiscovery } from '../pods/namespaces.js';
 
 /** Where a collector's values came from (conntrack_collector_source_info). */
 export type Source = 'netlink' | 'procfs' | 'sysctl';
@@ -41,4 +42,9 @@ export interface CollectorContext {
   readonly log: Logger;
   /** Self-telemetry: malformed kernel messages a collector skipped go here. */
   readonly telemetry: Telemetry;
+  /**
+   * The node's network namespaces and pods, shared by the netns collector and the flow pass's pod
+   * attribution so that /proc is walked once (set by createCollectors).
+   */
+  readonly discovery?: NamespaceDiscovery;
 }

@@ -33,6 +33,7 @@ import {
   flowsByZone,
   type MetricDef,
 } from '../metrics/catalog.js';
+import { ByPod, UnrepliedDnat, type PodTable } from './pods.js';
 import type { Sample } from '../metrics/sample.js';
 import {
   fitBudget,
@@ -385,7 +386,7 @@ class AgeByProtocol implements Aggregate {
 }
 
 /** Every breakdown of a pass. A new aggregate is one line here. */
-function aggregates(nowNs: number): Aggregate[] {
+function aggregates(nowNs: number, pods?: PodTable): Aggregate[] {
   return [
     new ByProtocolState(),
     new ByZone(),
@@ -393,15 +394,20 @@ function aggregates(nowNs: number): Aggregate[] {
     new ByAddress('src', flowsBySrcAddress, flowBytesBySrcAddress),
     new ByAddress('dst', flowsByDstAddress, flowBytesByDstAddress),
     new AgeByProtocol(nowNs),
+    new UnrepliedDnat(),
+    ...(pods ? [new ByPod(pods)] : []),
   ];
 }
 
 export class FlowAggregator {
   private readonly parts: Aggregate[];
 
-  /** @param nowNs the pass's reference time for ages, in ns since the epoch */
-  constructor(nowNs: number) {
-    this.parts = aggregates(nowNs);
+  /**
+   * @param nowNs the pass's reference time for ages, in ns since the epoch
+   * @param pods the pods' addresses, when pod attribution is on
+   */
+  constructor(nowNs: number, pods?: PodTable) {
+    this.parts = aggregates(nowNs, pods);
   }
 
   add(f: FlowFields): void {

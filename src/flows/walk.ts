@@ -46,6 +46,7 @@ import { openNetfilterSocket, type RawSocket } from '../netlink/transport.js';
 import { CtMsg } from '../conntrack/constants.js';
 import { decodeFlowFields, FlowFields, zoneOf } from '../conntrack/flow.js';
 import { FlowAggregator } from './aggregate.js';
+import type { PodTable } from './pods.js';
 import { toPlain, type PassOutput } from './plain.js';
 
 const REQUEST = 'IPCTNL_MSG_CT_GET';
@@ -66,6 +67,8 @@ export interface PassRequest {
   readonly nowNs: number;
   readonly topK: number;
   readonly seriesBudget: number;
+  /** The pods' addresses, when pod attribution is on. */
+  readonly pods?: PodTable;
 }
 
 export interface PassReport {
@@ -160,7 +163,7 @@ class PassState {
     /** The pass began with a fresh walk (so reaching the end means it read the whole table). */
     readonly fresh: boolean,
   ) {
-    this.aggregator = new FlowAggregator(request.nowNs);
+    this.aggregator = new FlowAggregator(request.nowNs, request.pods);
   }
 }
 

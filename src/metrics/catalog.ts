@@ -52,6 +52,8 @@ export const OTEL_ATTRIBUTE: Readonly<Record<string, string>> = {
   reason: 'conntrack.reason',
   netns: 'conntrack.netns',
   pod_uid: 'k8s.pod.uid',
+  role: 'conntrack.role',
+  backend: 'conntrack.backend',
   version: 'service.version',
   nodejs_version: 'process.runtime.version',
 };
@@ -346,6 +348,36 @@ export const flowBytesByDstAddress = def({
   collector: 'flows',
 });
 
+export const flowsByPod = def({
+  name: 'conntrack_flows_by_pod',
+  otelName: 'conntrack.flows.by_pod',
+  help: `Live flows attributed to the pods on this node (CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION): role="client" when the original source is the pod's address, role="server" when the original destination is, or the reply comes from it after DNAT. ${FROM_PASS}`,
+  type: 'gauge',
+  unit: '{flows}',
+  labels: ['pod_uid', 'role'],
+  collector: 'flows',
+});
+
+export const flowAttributionPods = def({
+  name: 'conntrack_flow_attribution_pods',
+  otelName: 'conntrack.flow.attribution.pods',
+  help: 'Pod network namespaces with usable addresses that the last flow pass attributed flows to; 0 while none is visible (attribution needs the host PID namespace). Present only with pod attribution on.',
+  type: 'gauge',
+  unit: '{pods}',
+  labels: [],
+  collector: 'flows',
+});
+
+export const flowsUnrepliedDnat = def({
+  name: 'conntrack_flows_unreplied_dnat',
+  otelName: 'conntrack.flows.unreplied_dnat',
+  help: `Live flows whose destination was rewritten (reply source differs from original destination) and that never saw a reply, by protocol and backend (the reply source). ${TOP_K} ${FROM_PASS}`,
+  type: 'gauge',
+  unit: '{flows}',
+  labels: ['protocol', 'backend'],
+  collector: 'flows',
+});
+
 export const flowPassDuration = def({
   name: 'conntrack_flow_pass_duration_seconds',
   otelName: 'conntrack.flow.pass.duration',
@@ -547,6 +579,9 @@ export const FLOW_METRICS: readonly MetricDef[] = [
   flowsByDstAddress,
   flowBytesBySrcAddress,
   flowBytesByDstAddress,
+  flowsByPod,
+  flowAttributionPods,
+  flowsUnrepliedDnat,
   flowPassDuration,
   flowPassEnd,
   flowPassScanned,

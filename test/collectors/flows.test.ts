@@ -79,6 +79,7 @@ function collector(runner: PassRunner, extra: Partial<FlowOptions> = {}) {
       topK: 10,
       skipAboveUsage: 0,
       enableAccounting: false,
+      podAttribution: false,
       log: pino({ level: 'silent' }),
       runner: () => runner,
       ...extra,

@@ -35,6 +35,7 @@ const DEFAULT_FLOW = {
   topK: 10,
   skipAboveUsage: 0,
   enableAccounting: false,
+  podAttribution: false,
 };
 
 const DEFAULTS: Config = {
@@ -109,6 +110,7 @@ describe('every variable, set to a non-default value', () => {
       CONNTRACK_EXPORTER_FLOW_TOP_K: '7',
       CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE: '0.9',
       CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING: 'true',
+      CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION: 'true',
       CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS: '2.5',
       OTEL_METRICS_EXPORTER: 'otlp',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.example:4318',
@@ -132,6 +134,7 @@ describe('every variable, set to a non-default value', () => {
       topK: 7,
       skipAboveUsage: 0.9,
       enableAccounting: true,
+      podAttribution: true,
     };
     expect(config).toEqual({
       listen: { host: '127.0.0.1', port: 9555 },

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parser } from '@prometheus-io/lezer-promql';
-import { CATALOG, CPU_STAT_NAMES } from '../../src/metrics/catalog.js';
+import { CATALOG, CPU_STAT_NAMES, type MetricDef } from '../../src/metrics/catalog.js';
 import {
   collectQueries,
   lintDashboard,
@@ -21,8 +21,19 @@ const FLEET = { file: 'conntrack-fleet.json', uid: 'conntrack-fleet' } as const;
 
 // The node dashboard shows ONE node, so its instance variable is single-select (a documented
 // exception to dashboard-linter's template-instance-rule); the fleet dashboard follows the rule.
+/** kube-state-metrics' pod info, joined for pod names (its labels as kube-state-metrics 2.x exports them). */
+const KUBE_POD_INFO: MetricDef = {
+  name: 'kube_pod_info',
+  otelName: 'kube_pod_info',
+  help: 'kube-state-metrics: information about a pod',
+  type: 'gauge',
+  unit: '1',
+  labels: ['namespace', 'pod', 'uid', 'node', 'host_ip', 'pod_ip', 'created_by_kind', 'created_by_name'],
+  collector: 'exporter',
+};
+
 const OPTIONS: Readonly<Record<string, LintOptions>> = {
-  [NODE.file]: { catalog: CATALOG, singleSelect: ['instance'] },
+  [NODE.file]: { catalog: CATALOG, singleSelect: ['instance'], external: [KUBE_POD_INFO] },
   [FLEET.file]: { catalog: CATALOG },
 };
 

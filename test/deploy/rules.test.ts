@@ -465,9 +465,11 @@ describe('rules file conventions', () => {
         'ConntrackCollectorFailing',
         'ConntrackDroppingPackets',
         'ConntrackInsertFailedSpike',
+        'ConntrackPodHoldsTableShare',
         'ConntrackTableFillPredicted',
         'ConntrackTableFull',
         'ConntrackTableNearlyFull',
+        'ConntrackUnrepliedDnatBackend',
       ].sort(),
     );
     expect(records.map((r) => r.name)).toContain('instance:conntrack_utilization:ratio');
@@ -629,6 +631,8 @@ const ALTERNATES: Readonly<Record<string, string>> = {
   insertFailedSpikeMinRate: '0.5',
   fillPredictionHorizonSeconds: '7200',
   fillPredictionMinRatio: '0.4',
+  podTableShareRatio: '0.5',
+  unrepliedDnatMinFlows: '15',
   jobSelector: 'job=~"conntrack-exporter|ct", cluster="prod"',
   runbookUrlBase: 'https://runbooks.example.com/conntrack',
 };
@@ -641,6 +645,8 @@ const MUTATIONS: Readonly<Record<string, string>> = {
   insertFailedSpikeMinRate: '0.01',
   fillPredictionHorizonSeconds: '3600',
   fillPredictionMinRatio: '0.01',
+  podTableShareRatio: '0.40',
+  unrepliedDnatMinFlows: '40',
   jobSelector: 'job="another-exporter"',
   runbookUrlBase: 'https://example.invalid/runbooks',
 };

@@ -146,7 +146,11 @@ const basic = (user: string, password: string): string =>
 describe('metrics endpoint', () => {
   it('renders once per snapshot and format, shared by every concurrent request, gzip included', async () => {
     const source = scriptedSource();
-    const server = await start({ source });
+    // A cap above the 200 concurrent requests: the default (64) would close some as idle.
+    const server = await start({
+      source,
+      limits: { maxConnections: 1000, headersTimeoutMs: 10_000, idleTimeoutMs: 10_000 },
+    });
     const variants: Record<string, string>[] = [
       {},
       { 'accept-encoding': 'gzip' },

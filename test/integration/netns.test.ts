@@ -4,8 +4,8 @@
 import { stat } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { podUidFromCgroup } from '../../src/collectors/netns.js';
-import { runOnce, startTraffic } from '../support/exporter.js';
+import { podUidFromCgroup } from '../../src/pods/namespaces.js';
+import { runOnce, startExporter, startTraffic, type ServingExporter } from '../support/exporter.js';
 import { parseExposition, select, valueOf, type ExpoSample } from '../support/exposition.js';
 import { Netns, runningAs, withConntrackMax } from '../support/netns.js';
 import { waitFor } from '../support/wait.js';
@@ -90,6 +90,105 @@ describe('netns collector', () => {
     expect(select(samples, 'conntrack_collector_source_info', { collector: 'netns' })[0]?.labels.source).toBe(
       'procfs',
     );
+  });
+});
+
+describe('netns identity across inode reuse (one exporter, state kept between scrapes)', () => {
+  const PORT = 9411;
+  let home: Netns;
+  let exporter: ServingExporter | undefined;
+  const made: Netns[] = [];
+
+  beforeAll(async () => {
+    // The exporter lives in its own namespace (a private loopback); it sees every process.
+    home = await Netns.create();
+    exporter = await startExporter(home, PORT, { CONNTRACK_EXPORTER_COLLECTORS: 'netns' });
+  });
+
+  afterAll(async () => {
+    await exporter?.stop();
+    for (const ns of made) await ns.destroy();
+    await home?.destroy();
+  });
+
+  async function scrape(): Promise<ExpoSample[]> {
+    const { stdout } = await home.exec('curl', ['-sf', `${exporter?.url ?? ''}/metrics`]);
+    return parseExposition(stdout);
+  }
+
+  /** A namespace with a process in it, and that process's namespace inode. */
+  async function withHolder(): Promise<{ ns: Netns; id: string }> {
+    const ns = await Netns.create();
+    made.push(ns);
+    const holder = ns.spawn('sleep', ['600']);
+    // `ip netns exec` becomes sleep (same pid) once it has entered the namespace.
+    const root = String((await stat('/proc/self/net/stat/nf_conntrack')).ino);
+    const id = await waitFor(
+      async () => {
+        const id = await netnsId(holder).catch(() => '');
+        return id !== '' && id !== root ? id : undefined;
+      },
+      { what: 'the holder to enter its namespace' },
+    );
+    return { ns, id };
+  }
+
+  async function drop(ns: Netns): Promise<void> {
+    made.splice(made.indexOf(ns), 1);
+    await ns.destroy();
+  }
+
+  it('shows a new namespace at the next scrape, and a recreated inode at its own values', async () => {
+    const first = await withHolder();
+    // The first namespace gets drops under a lowered limit: its counters are far from zero.
+    await withConntrackMax(64, async () => {
+      (await startTraffic(first.ns, { udp: { count: 300, port: 30000 } })).kill('SIGKILL');
+    });
+    const firstStats = await first.ns.conntrackStats();
+    const firstDrops = cliSum(firstStats, 'drop') + cliSum(firstStats, 'early_drop');
+    expect(firstDrops).toBeGreaterThan(0);
+    let samples = await scrape();
+    const dropsOf = (s: ExpoSample[], id: string): number | undefined => {
+      const d = valueOf(s, 'conntrack_netns_stat_drop_total', { netns: id });
+      const e = valueOf(s, 'conntrack_netns_stat_early_drop_total', { netns: id });
+      return d === undefined || e === undefined ? undefined : d + e;
+    };
+    expect(dropsOf(samples, first.id)).toBe(firstDrops);
+
+    // A namespace made right after a scrape is there at the very next one (no 30 s discovery wait).
+    const other = await withHolder();
+    samples = await scrape();
+    expect(valueOf(samples, 'conntrack_netns_entries', { netns: other.id })).toBe(
+      await other.ns.conntrackCount(),
+    );
+    await drop(other.ns);
+
+    // Delete the first namespace, then make namespaces until one is given its inode again
+    // (proc inodes are allocated lowest-free; the old namespace is freed asynchronously).
+    await drop(first.ns);
+    const reused = await waitFor(
+      async () => {
+        const candidate = await withHolder();
+        if (candidate.id === first.id) return candidate;
+        await drop(candidate.ns);
+        return undefined;
+      },
+      { timeout: 60_000, interval: 50, what: `a new namespace with the deleted one's inode ${first.id}` },
+    );
+    const ownStats = await reused.ns.conntrackStats();
+    samples = await scrape();
+    // Its own values: not the dead namespace's total plus a phantom 2^32 wrap.
+    expect(dropsOf(samples, first.id)).toBe(cliSum(ownStats, 'drop') + cliSum(ownStats, 'early_drop'));
+    expect(dropsOf(samples, first.id)).toBeLessThan(firstDrops);
+    for (const name of ['insert_failed', 'clash_resolve']) {
+      expect({
+        name,
+        v: valueOf(samples, `conntrack_netns_stat_${name}_total`, { netns: first.id }),
+      }).toEqual({
+        name,
+        v: cliSum(ownStats, name),
+      });
+    }
   });
 });
 

@@ -29,6 +29,11 @@ export interface LintOptions {
   readonly singleSelect?: readonly string[];
   /** Labels the scrape adds to every series (service discovery, relabelling). */
   readonly targetLabels?: readonly string[];
+  /**
+   * Metrics of other exporters a query may join (kube-state-metrics' kube_pod_info): checked for
+   * their labels, but not held to the exporter's job/instance matchers, which they never carry.
+   */
+  readonly external?: readonly MetricDef[];
 }
 
 /** One Prometheus query of a dashboard, for tests that run them against a real Prometheus. */
@@ -245,6 +250,8 @@ interface ExprContext {
   readonly variables: ReadonlySet<string>;
   /** Label → variable each selector must match with `=~"$variable"` (dashboard-linter's target-job/instance rules). */
   readonly requiredMatchers: ReadonlyMap<string, string>;
+  /** Names of LintOptions.external metrics (in `catalog` too), exempt from requiredMatchers. */
+  readonly external?: ReadonlySet<string>;
 }
 
 export interface ExprResult {
@@ -344,7 +351,7 @@ export function lintExpr(raw: string, ctx: ExprContext): ExprResult {
       if (m.label === '__name__') add('target-metric-name', `${sel.name}: do not select by __name__`);
       else if (!known.has(m.label)) add('target-label', `${sel.name} has no label "${m.label}"`);
     }
-    for (const [label, variable] of ctx.requiredMatchers) {
+    for (const [label, variable] of ctx.external?.has(sel.name) ? [] : ctx.requiredMatchers) {
       const ok = sel.matchers.some(
         (m) =>
           m.label === label && m.op === '=~' && (m.value === `$${variable}` || m.value === `\${${variable}}`),
@@ -506,7 +513,8 @@ export function lintDashboard(dashboard: unknown, options: LintOptions): LintIss
     add('dashboard-json', 'dashboard', 'not a JSON object');
     return issues;
   }
-  const catalog = new Map(options.catalog.map((m) => [m.name, m]));
+  const catalog = new Map([...options.catalog, ...(options.external ?? [])].map((m) => [m.name, m]));
+  const external = new Set((options.external ?? []).map((m) => m.name));
   const targetLabels = options.targetLabels ?? ['job', 'instance'];
   const singleSelect = new Set(options.singleSelect ?? []);
 
@@ -693,7 +701,7 @@ export function lintDashboard(dashboard: unknown, options: LintOptions): LintIss
         add('target-promql', tWhere, 'has no expr');
         continue;
       }
-      const res = lintExpr(expr, { catalog, targetLabels, variables, requiredMatchers });
+      const res = lintExpr(expr, { catalog, targetLabels, variables, requiredMatchers, external });
       for (const i of res.issues) add(i.rule, tWhere, i.message);
       // A legend naming a label the result cannot carry renders literally: catch the typo here.
       const legend = str(t.legendFormat) ?? '';

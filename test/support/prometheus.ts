@@ -15,6 +15,13 @@ import { waitFor as awaitCondition } from './wait.js';
 export const RULES_FILE = `${REPO}deploy/prometheus/conntrack.rules.yaml`;
 export const PARAMETERS_FILE = `${REPO}deploy/prometheus/parameters.json`;
 
+/**
+ * Dashboard queries that have data only with pods on the node (pod attribution, unreplied DNAT):
+ * test/integration/pods.test.ts runs them on its pod topology, prometheus.test.ts all the others.
+ */
+export const NEEDS_PODS =
+  /conntrack_flows_by_pod|conntrack_flow_attribution_pods|conntrack_flows_unreplied_dnat/;
+
 interface Parameter {
   readonly name: string;
   readonly token: string;
@@ -81,6 +88,8 @@ export interface PrometheusOptions {
   readonly interval?: string;
   /** Extra lines of the scrape job (e.g. `    scheme: https`, `tls_config`, `basic_auth`). */
   readonly scrapeLines?: readonly string[];
+  /** Further targets on the namespace's loopback (e.g. a kube-state-metrics stand-in), by job. */
+  readonly extraTargets?: readonly { readonly job: string; readonly target: string }[];
 }
 
 export class Prometheus {
@@ -122,6 +131,11 @@ export class Prometheus {
           ...(opts.scrapeLines ?? []),
           '    static_configs:',
           `      - targets: [${JSON.stringify(opts.target)}]`,
+          ...(opts.extraTargets ?? []).flatMap((t) => [
+            `  - job_name: ${JSON.stringify(t.job)}`,
+            '    static_configs:',
+            `      - targets: [${JSON.stringify(t.target)}]`,
+          ]),
           '',
         ].join('\n'),
       );

@@ -305,6 +305,9 @@ capability is only effective for UID 0, so UID 0 with every other capability dro
   value: {{ $c.flows.skipAboveUsage | toString | quote }}
 - name: CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING
   value: {{ $c.flows.enableAccounting | toString | quote }}
+{{- /* Pod attribution comes with the per-namespace collector, which brings hostPID (docs/pods.md). */}}
+- name: CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION
+  value: {{ .Values.perNamespace.enabled | toString | quote }}
 - name: OTEL_METRICS_EXPORTER
   value: {{ ternary (ternary "otlp,prometheus" "otlp" $o.keepPrometheusEndpoint) "prometheus" $o.enabled | quote }}
 {{- if $o.enabled }}

@@ -1,0 +1,85 @@
+// Layer: flows. Two breakdowns of a pass's flows, on its hot path:
+// - flows by pod and role, from the pods' own addresses (src/pods/namespaces.ts finds them):
+//   "client" when the original source is the pod, "server" when the original destination is, or
+//   when the reply comes from the pod after DNAT (a Service's backend: reply source ≠ original
+//   destination);
+// - unreplied DNAT flows by backend: the destination was rewritten and no reply was ever seen
+//   (IPS_SEEN_REPLY clear, include/uapi/linux/netfilter/nf_conntrack_common.h), the signature of
+//   entries left pointing at a backend that is gone. Top K per protocol, the rest in "other".
+// Knows nothing of how pods were found: it gets them as plain data that crosses a worker boundary.
+
+import { IPS } from '../conntrack/constants.js';
+import { formatAddress, protocolName, type AddressKey, type FlowFields } from '../conntrack/flow.js';
+import { flowsByPod, flowsUnrepliedDnat } from '../metrics/catalog.js';
+import type { Aggregate, AggregateOptions, MetricGroup } from './aggregate.js';
+import { topK, type Labels } from './shape.js';
+
+/** The pods' addresses: UIDs, and each address with the index of its pod in `uids`. */
+export interface PodTable {
+  readonly uids: readonly string[];
+  readonly addresses: readonly (readonly [AddressKey, number])[];
+}
+
+export type PodRole = 'client' | 'server';
+
+/** conntrack_flows_by_pod{pod_uid, role}. */
+export class ByPod implements Aggregate {
+  private readonly owner: Map<AddressKey, number>;
+  private readonly client: Float64Array;
+  private readonly server: Float64Array;
+
+  constructor(private readonly table: PodTable) {
+    this.owner = new Map(table.addresses);
+    this.client = new Float64Array(table.uids.length);
+    this.server = new Float64Array(table.uids.length);
+  }
+
+  add(f: FlowFields): void {
+    const client = this.owner.get(f.orig.src);
+    if (client !== undefined) this.client[client] = (this.client[client] ?? 0) + 1;
+    let server = this.owner.get(f.orig.dst);
+    if (server === undefined && f.reply.src !== f.orig.dst) server = this.owner.get(f.reply.src);
+    if (server !== undefined) this.server[server] = (this.server[server] ?? 0) + 1;
+  }
+
+  gauges(): MetricGroup[] {
+    const series: { labels: Labels; value: number }[] = [];
+    this.table.uids.forEach((pod_uid, i) => {
+      const c = this.client[i] ?? 0;
+      const s = this.server[i] ?? 0;
+      if (c > 0) series.push({ labels: { pod_uid, role: 'client' }, value: c });
+      if (s > 0) series.push({ labels: { pod_uid, role: 'server' }, value: s });
+    });
+    // The role partitions the flows: folding under the budget keeps it.
+    return [{ metric: flowsByPod, labelNames: flowsByPod.labels, keep: ['role'], series }];
+  }
+}
+
+/** conntrack_flows_unreplied_dnat{protocol, backend}. */
+export class UnrepliedDnat implements Aggregate {
+  /** protocol -> backend address -> flows */
+  private readonly byProtocol: (Map<AddressKey, number> | undefined)[] = [];
+
+  add(f: FlowFields): void {
+    if (f.status < 0 || f.status & IPS.SEEN_REPLY || f.reply.src === f.orig.dst) return;
+    const proto = f.orig.proto;
+    let m = this.byProtocol[proto];
+    if (!m) this.byProtocol[proto] = m = new Map();
+    m.set(f.reply.src, (m.get(f.reply.src) ?? 0) + 1);
+  }
+
+  gauges(options: AggregateOptions): MetricGroup[] {
+    const entries: (readonly [readonly [number, AddressKey], number])[] = [];
+    this.byProtocol.forEach((m, protocol) => {
+      if (m) for (const [address, n] of m) entries.push([[protocol, address], n] as const);
+    });
+    const series = topK(
+      entries,
+      options.topK,
+      ([protocol, address]) => ({ protocol: protocolName(protocol), backend: formatAddress(address) }),
+      (protocol) => ({ protocol: protocolName(protocol), backend: 'other' }),
+      ([protocol]) => protocol,
+    );
+    return [{ metric: flowsUnrepliedDnat, labelNames: flowsUnrepliedDnat.labels, keep: [], series }];
+  }
+}
