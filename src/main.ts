@@ -4,7 +4,8 @@
 
 import { release } from 'node:os';
 import { createCollectors } from './collectors/index.js';
-import { probeNetlink } from './collectors/sources.js';
+import { NetlinkAvailability } from './collectors/sources.js';
+import type { CollectorContext } from './collectors/types.js';
 import { ConfigError, loadConfig, VARIABLES, type Config } from './config/config.js';
 import { ConntrackClient } from './conntrack/client.js';
 import { ListenError, startHttpServer, type MetricsSource } from './http/server.js';
@@ -44,10 +45,14 @@ async function build(config: Config, log: Logger, serving = false) {
     timeoutMs: config.netlinkTimeoutMs,
     onMalformed: () => telemetry.countMalformed(),
   });
-  const netlink = await probeNetlink(client, config.source, log);
-  const ctx = {
+  const availability = new NetlinkAvailability(client, config.source, log);
+  await availability.start();
+  const ctx: CollectorContext = {
     client,
-    netlink,
+    // Read at every collection: after a failed probe other than EPERM, the retry can turn it on.
+    get netlink() {
+      return availability.usable;
+    },
     procPath: config.procPath,
     kernelRelease: release(),
     timeoutMs: config.netlinkTimeoutMs,
@@ -59,8 +64,10 @@ async function build(config: Config, log: Logger, serving = false) {
   const otlpHealth =
     serving && config.exporters.otlp ? new OtlpExportHealth(log, config.otlp.endpoint) : undefined;
   if (otlpHealth) telemetry.addSource(() => [sample(otlpExportFailures, {}, otlpHealth.failures)]);
-  const collection = new Collection(collectors, () => telemetry.samples(), log);
-  return { client, collectors, collection, otlpHealth };
+  const collection = new Collection(collectors, () => telemetry.samples(), log, {
+    deadlineMs: config.collectorTimeoutMs,
+  });
+  return { client, availability, collectors, collection, otlpHealth };
 }
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
@@ -124,7 +131,7 @@ function anyCollectorSucceeded(snapshot: Snapshot): boolean {
 }
 
 async function runOnce(config: Config, log: Logger, io: Io): Promise<number> {
-  const { client, collectors, collection } = await build(config, log);
+  const { client, availability, collectors, collection } = await build(config, log);
   try {
     // The flow collector's first pass runs before the collection so `once` includes flows.
     for (const c of collectors) await c.runOnce?.();
@@ -138,13 +145,14 @@ async function runOnce(config: Config, log: Logger, io: Io): Promise<number> {
     }
     return 0;
   } finally {
+    availability.stop();
     await Promise.all(collectors.map((c) => c.stop?.() ?? Promise.resolve()));
     client.close();
   }
 }
 
 async function serve(config: Config, web: WebConfig | undefined, log: Logger): Promise<number> {
-  const { client, collectors, collection, otlpHealth } = await build(config, log, true);
+  const { client, availability, collectors, collection, otlpHealth } = await build(config, log, true);
   const metrics: MetricsSource<Snapshot> | undefined = config.exporters.prometheus
     ? {
         collect: () => collection.collect(),
@@ -165,6 +173,7 @@ async function serve(config: Config, web: WebConfig | undefined, log: Logger): P
       ...(web && { web: new WebConfigWatcher(web, log) }),
     });
   } catch (err) {
+    availability.stop();
     await Promise.all(collectors.map((c) => c.stop?.() ?? Promise.resolve()));
     client.close();
     throw err;
@@ -203,6 +212,7 @@ async function serve(config: Config, web: WebConfig | undefined, log: Logger): P
     ...collectors.map((c) => c.stop?.()),
   ]).then(() => 'done' as const);
   const outcome = await Promise.race([done, deadline]);
+  availability.stop();
   client.close();
   if (outcome === 'timeout') log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed');
   // The SDK reports a failed last export to its own error handler only: say it here.

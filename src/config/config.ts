@@ -110,7 +110,8 @@ const EXPORTER_VARIABLES: Readonly<Record<string, VarSpec>> = {
     minimum: 0.05,
     maximum: 300,
     valid: 'a number of seconds from 0.05 to 300',
-    description: 'Timeout of every ctnetlink call (for dumps: longest silence between two batches).',
+    description:
+      'Timeout of every ctnetlink call (for dumps: longest silence between two batches); twice this is the deadline of each collector in a collection.',
   },
 };
 
@@ -270,6 +271,8 @@ export interface Config {
   readonly source: (typeof SOURCES)[number];
   readonly procPath: string;
   readonly netlinkTimeoutMs: number;
+  /** Deadline of each collector in a collection: twice the netlink timeout. */
+  readonly collectorTimeoutMs: number;
   /** Per collector name, what its settings' parse returned (every registered collector with settings). */
   readonly collectorOptions: ReadonlyMap<string, unknown>;
   /** The flows collector's settings (the same object as collectorOptions.get('flows')). */
@@ -519,6 +522,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     source: str('CONNTRACK_EXPORTER_SOURCE') as Config['source'],
     procPath,
     netlinkTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_NETLINK_TIMEOUT_SECONDS') * 1000),
+    // Twice the netlink timeout: a collector's own kernel call fails with its specific error first.
+    collectorTimeoutMs: 2 * Math.round(num('CONNTRACK_EXPORTER_NETLINK_TIMEOUT_SECONDS') * 1000),
     collectorOptions,
     flow: collectorOptions.get('flows') as FlowSettings,
     shutdownTimeoutMs: Math.round(num('CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS') * 1000),

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import type { Collector, CollectResult } from '../../src/collectors/types.js';
 import { entries } from '../../src/metrics/catalog.js';
 import { sample } from '../../src/metrics/sample.js';
+import type { Snapshot } from '../../src/metrics/sample.js';
 import { Collection } from '../../src/scrape/collection.js';
 
 const silent = pino({ level: 'silent' });
@@ -81,3 +82,81 @@ describe('Collection', () => {
     ]);
   });
 });
+
+describe('Collection: a deadline per collector', () => {
+  it('serves the others when one hangs; the hung one reports success 0 with ERR_COLLECTOR_TIMEOUT', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
+    let answer: (r: CollectResult) => void = () => undefined;
+    const hung = counting('cpu_stats', () => new Promise<CollectResult>((resolve) => (answer = resolve)));
+    const ok = counting('table', () =>
+      Promise.resolve({ samples: [sample(entries, {}, 5)], source: 'netlink' }),
+    );
+    const collection = new Collection([ok, hung], () => [], log, { deadlineMs: 50 });
+    const success = (s: Snapshot) =>
+      s.samples
+        .filter((x) => x.metric.name === 'conntrack_scrape_collector_success')
+        .map((x) => [x.labels.collector, x.kind === 'value' && x.value]);
+
+    const first = await collection.collect();
+    expect(first.samples.filter((s) => s.metric.name === 'conntrack_entries').length).toBe(1);
+    expect(success(first)).toEqual([
+      ['table', 1],
+      ['cpu_stats', 0],
+    ]);
+    expect(
+      first.samples.some((s) => s.labels.collector === 'cpu_stats' && s.metric.name.endsWith('source_info')),
+    ).toBe(false);
+    const failing = lines.map((l) => JSON.parse(l) as { msg: string; code?: string; collector?: string });
+    expect(failing).toEqual([
+      expect.objectContaining({
+        msg: 'collector failing; its metrics are absent',
+        code: 'ERR_COLLECTOR_TIMEOUT',
+        collector: 'cpu_stats',
+      }),
+    ]);
+
+    // Still hung: reported failing again without a second call piling up on the source.
+    const second = await collection.collect();
+    expect(success(second)).toEqual([
+      ['table', 1],
+      ['cpu_stats', 0],
+    ]);
+    expect(hung.calls).toBe(1);
+    expect(ok.calls).toBe(2);
+
+    // The late answer is dropped (never served as fresh); the next collection calls again.
+    answer({ samples: [sample(entries, {}, 99)], source: 'netlink' });
+    await until(() => collection.pendingCalls() === 0);
+    const third = await collection.collect();
+    expect(hung.calls).toBe(2);
+    expect(success(third)).toEqual([
+      ['table', 1],
+      ['cpu_stats', 0],
+    ]);
+    expect(
+      third.samples
+        .filter((s) => s.metric.name === 'conntrack_entries')
+        .map((s) => s.kind === 'value' && s.value),
+    ).toEqual([5]);
+  });
+
+  it('a collector that throws synchronously is a failure, not a crash', async () => {
+    const bad: Collector = {
+      name: 'sysctl',
+      collect: () => {
+        throw new Error('sync boom');
+      },
+    };
+    const snapshot = await new Collection([bad], () => [], silent, { deadlineMs: 1000 }).collect();
+    expect(
+      snapshot.samples.find((s) => s.metric.name === 'conntrack_scrape_collector_success'),
+    ).toMatchObject({
+      value: 0,
+    });
+  });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setImmediate(r));
+}
