@@ -80,10 +80,8 @@ function scriptedSource(): MetricsSource<{ id: number }> & {
     collect: () => Promise.resolve(snapshot),
     async render(s: { id: number }, format: ExpositionFormat): Promise<string> {
       source.renders.push(`${s.id}/${format}`);
-      // A slow render (20 ms), so that concurrent requests overlap it.
-      await new Promise<void>((r) => {
-        setTimeout(r, 20);
-      });
+      // Yield once, so that concurrent requests arrive while this render is pending.
+      await new Promise((r) => setImmediate(r));
       if (source.failNext) {
         source.failNext = false;
         throw new Error('render failed');
