@@ -72,6 +72,7 @@ async function passes(budget: number, n: number): Promise<void> {
       skipAboveUsage: 0,
       enableAccounting: false,
       podAttribution: false,
+      addresses: { mode: 'full' },
       log: pino({ level: 'silent' }),
     },
   );

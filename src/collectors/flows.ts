@@ -9,6 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { AddressReporting } from '../conntrack/address-prefix.js';
 import { ExporterError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
@@ -47,6 +48,8 @@ export interface FlowSettings {
   readonly enableAccounting: boolean;
   /** Attribute flows to the node's pods by their addresses (CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION). */
   readonly podAttribution: boolean;
+  /** How flow addresses appear in labels (CONNTRACK_EXPORTER_FLOW_ADDRESSES and its prefix lengths). */
+  readonly addresses: AddressReporting;
 }
 
 /** The flow settings of the configuration, and where to log. */
@@ -185,6 +188,7 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       topK: options.topK,
       seriesBudget: options.seriesBudget,
       ...(pods && { pods: { uids: pods.uids, addresses: pods.addresses } }),
+      addresses: options.addresses,
     };
     const report = await (
       await passRunner(entries)
@@ -363,9 +367,44 @@ export const flowsDefinition = defineCollector<FlowSettings>({
         description:
           'Attribute flows to the pods on this node by their addresses (conntrack_flows_by_pod); needs the host PID namespace (docs/pods.md).',
       },
+      CONNTRACK_EXPORTER_FLOW_ADDRESSES: {
+        type: 'string',
+        default: 'full',
+        enum: ['full', 'prefix', 'none'],
+        valid: 'full, prefix or none',
+        description:
+          'How the address metrics name flow addresses: `full`; `prefix`, the network prefix in CIDR notation (`10.1.2.0/24`), merged before the top-K; `none`, no address at all (the by-address metrics are absent, unreplied DNAT backends are all "other"). docs/security.md.',
+      },
+      CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV4: {
+        type: 'integer',
+        default: 24,
+        minimum: 0,
+        maximum: 32,
+        valid: 'an integer from 0 to 32',
+        description:
+          'With CONNTRACK_EXPORTER_FLOW_ADDRESSES=prefix: the IPv4 prefix length (also for IPv4-mapped IPv6 addresses, as 96 + it); 32 reports full addresses.',
+      },
+      CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6: {
+        type: 'integer',
+        default: 64,
+        minimum: 0,
+        maximum: 128,
+        valid: 'an integer from 0 to 128',
+        description:
+          'With CONNTRACK_EXPORTER_FLOW_ADDRESSES=prefix: the IPv6 prefix length; 128 reports full addresses.',
+      },
     },
     parse(values: SettingValues): FlowSettings {
       const num = (name: string): number => Number(values.get(name));
+      const mode = values.get('CONNTRACK_EXPORTER_FLOW_ADDRESSES');
+      const addresses: AddressReporting =
+        mode === 'prefix'
+          ? {
+              mode,
+              ipv4: num('CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV4'),
+              ipv6: num('CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6'),
+            }
+          : { mode: mode === 'none' ? 'none' : 'full' };
       return {
         intervalMs: Math.round(num('CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS') * 1000),
         maxFlowsPerPass: num('CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS'),
@@ -374,6 +413,7 @@ export const flowsDefinition = defineCollector<FlowSettings>({
         skipAboveUsage: num('CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE'),
         enableAccounting: values.get('CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING') === true,
         podAttribution: values.get('CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION') === true,
+        addresses,
       };
     },
   },

@@ -3,12 +3,20 @@
 // integers and raw address keys; groups() once per pass, where labels are built): a new aggregate
 // is one class and one line in `aggregates()`. The shaping (top-K, the series budget, "other")
 // is generic code in shape.ts. Labels never carry per-connection values: only family, protocol,
-// state, status, NAT kind, zone, and top-K ports and addresses.
+// state, status, NAT kind, zone, and top-K ports and addresses. Addresses are reported as they
+// are, as network prefixes, or not at all (CONNTRACK_EXPORTER_FLOW_ADDRESSES, docs/security.md):
+// the address aggregates tally full addresses on the hot path and merge them by prefix once per
+// pass, before the top-K, so the K largest are the K largest networks.
 
 import { AF_INET6, IPS } from '../conntrack/constants.js';
 import {
+  addressLabel,
+  FULL_ADDRESSES,
+  byReportedAddress,
+  type AddressReporting,
+} from '../conntrack/address-prefix.js';
+import {
   familyName,
-  formatAddress,
   natKind,
   protocolName,
   zoneOf,
@@ -282,6 +290,8 @@ class ByAddress implements Aggregate {
     private readonly end: 'src' | 'dst',
     private readonly flowsMetric: MetricDef,
     private readonly bytesMetric: MetricDef,
+    /** `full` or `prefix`: with `none` this aggregate does not exist. */
+    private readonly reporting: AddressReporting,
   ) {}
 
   add(f: FlowFields, bytes: number): void {
@@ -298,9 +308,13 @@ class ByAddress implements Aggregate {
   }
 
   gauges(options: AggregateOptions): MetricGroup[] {
-    const labels = (key: AddressKey): Labels => ({ address: formatAddress(key) });
+    const labels = (key: AddressKey): Labels => ({ address: addressLabel(key, this.reporting) ?? OTHER });
     const other = (): Labels => ({ address: OTHER });
-    const pick = (w: (t: Tally) => number) => [...this.tallies].map(([key, t]) => [key, w(t)] as const);
+    const pick = (w: (t: Tally) => number) =>
+      byReportedAddress(
+        [...this.tallies].map(([key, t]) => [key, w(t)] as const),
+        this.reporting,
+      );
     const out = [
       topGroup(
         this.flowsMetric,
@@ -385,16 +399,24 @@ class AgeByProtocol implements Aggregate {
   }
 }
 
-/** Every breakdown of a pass. A new aggregate is one line here. */
-function aggregates(nowNs: number, pods?: PodTable): Aggregate[] {
+/**
+ * Every breakdown of a pass. A new aggregate is one line here. With addresses reported `none`
+ * the by-address aggregates are absent (their totals are conntrack_flows'); pod attribution
+ * still matches full addresses, inside the pass, and reports only pod UIDs.
+ */
+function aggregates(nowNs: number, pods: PodTable | undefined, addresses: AddressReporting): Aggregate[] {
   return [
     new ByProtocolState(),
     new ByZone(),
     new ByDstPort(),
-    new ByAddress('src', flowsBySrcAddress, flowBytesBySrcAddress),
-    new ByAddress('dst', flowsByDstAddress, flowBytesByDstAddress),
+    ...(addresses.mode === 'none'
+      ? []
+      : [
+          new ByAddress('src', flowsBySrcAddress, flowBytesBySrcAddress, addresses),
+          new ByAddress('dst', flowsByDstAddress, flowBytesByDstAddress, addresses),
+        ]),
     new AgeByProtocol(nowNs),
-    new UnrepliedDnat(),
+    new UnrepliedDnat(addresses),
     ...(pods ? [new ByPod(pods)] : []),
   ];
 }
@@ -405,9 +427,10 @@ export class FlowAggregator {
   /**
    * @param nowNs the pass's reference time for ages, in ns since the epoch
    * @param pods the pods' addresses, when pod attribution is on
+   * @param addresses how addresses appear in labels (full, by prefix, not at all)
    */
-  constructor(nowNs: number, pods?: PodTable) {
-    this.parts = aggregates(nowNs, pods);
+  constructor(nowNs: number, pods?: PodTable, addresses: AddressReporting = FULL_ADDRESSES) {
+    this.parts = aggregates(nowNs, pods, addresses);
   }
 
   add(f: FlowFields): void {

@@ -5,11 +5,18 @@
 //   destination);
 // - unreplied DNAT flows by backend: the destination was rewritten and no reply was ever seen
 //   (IPS_SEEN_REPLY clear, include/uapi/linux/netfilter/nf_conntrack_common.h), the signature of
-//   entries left pointing at a backend that is gone. Top K per protocol, the rest in "other".
+//   entries left pointing at a backend that is gone. Top K per protocol, the rest in "other";
+//   backends by prefix when addresses are reported by prefix, and only "other" with `none`.
 // Knows nothing of how pods were found: it gets them as plain data that crosses a worker boundary.
 
+import {
+  addressLabel,
+  byReportedAddress,
+  FULL_ADDRESSES,
+  type AddressReporting,
+} from '../conntrack/address-prefix.js';
 import { IPS } from '../conntrack/constants.js';
-import { formatAddress, protocolName, type AddressKey, type FlowFields } from '../conntrack/flow.js';
+import { protocolName, type AddressKey, type FlowFields } from '../conntrack/flow.js';
 import { flowsByPod, flowsUnrepliedDnat } from '../metrics/catalog.js';
 import type { Aggregate, AggregateOptions, MetricGroup } from './aggregate.js';
 import { topK, type Labels } from './shape.js';
@@ -60,6 +67,8 @@ export class UnrepliedDnat implements Aggregate {
   /** protocol -> backend address -> flows */
   private readonly byProtocol: (Map<AddressKey, number> | undefined)[] = [];
 
+  constructor(private readonly reporting: AddressReporting = FULL_ADDRESSES) {}
+
   add(f: FlowFields): void {
     if (f.status < 0 || f.status & IPS.SEEN_REPLY || f.reply.src === f.orig.dst) return;
     const proto = f.orig.proto;
@@ -71,12 +80,18 @@ export class UnrepliedDnat implements Aggregate {
   gauges(options: AggregateOptions): MetricGroup[] {
     const entries: (readonly [readonly [number, AddressKey], number])[] = [];
     this.byProtocol.forEach((m, protocol) => {
-      if (m) for (const [address, n] of m) entries.push([[protocol, address], n] as const);
+      if (!m) return;
+      for (const [address, n] of byReportedAddress(m, this.reporting))
+        entries.push([[protocol, address], n] as const);
     });
+    // With `none` no backend is named: every flow is in its protocol's "other".
     const series = topK(
       entries,
-      options.topK,
-      ([protocol, address]) => ({ protocol: protocolName(protocol), backend: formatAddress(address) }),
+      this.reporting.mode === 'none' ? 0 : options.topK,
+      ([protocol, address]) => ({
+        protocol: protocolName(protocol),
+        backend: addressLabel(address, this.reporting) ?? 'other',
+      }),
       (protocol) => ({ protocol: protocolName(protocol), backend: 'other' }),
       ([protocol]) => protocol,
     );

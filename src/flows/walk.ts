@@ -45,6 +45,7 @@ import { assertReadOnly } from '../conntrack/readonly.js';
 import { openNetfilterSocket, type RawSocket } from '../netlink/transport.js';
 import { CtMsg } from '../conntrack/constants.js';
 import { decodeFlowFields, FlowFields, zoneOf } from '../conntrack/flow.js';
+import type { AddressReporting } from '../conntrack/address-prefix.js';
 import { FlowAggregator } from './aggregate.js';
 import type { PodTable } from './pods.js';
 import { toPlain, type PassOutput } from './plain.js';
@@ -69,6 +70,8 @@ export interface PassRequest {
   readonly seriesBudget: number;
   /** The pods' addresses, when pod attribution is on. */
   readonly pods?: PodTable;
+  /** How addresses appear in labels; full when absent. */
+  readonly addresses?: AddressReporting;
 }
 
 export interface PassReport {
@@ -163,7 +166,7 @@ class PassState {
     /** The pass began with a fresh walk (so reaching the end means it read the whole table). */
     readonly fresh: boolean,
   ) {
-    this.aggregator = new FlowAggregator(request.nowNs, request.pods);
+    this.aggregator = new FlowAggregator(request.nowNs, request.pods, request.addresses);
   }
 }
 

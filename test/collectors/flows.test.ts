@@ -80,6 +80,7 @@ function collector(runner: PassRunner, extra: Partial<FlowOptions> = {}) {
       skipAboveUsage: 0,
       enableAccounting: false,
       podAttribution: false,
+      addresses: { mode: 'full' },
       log: pino({ level: 'silent' }),
       runner: () => runner,
       ...extra,

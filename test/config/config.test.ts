@@ -28,7 +28,7 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
   return thrown as ConfigError;
 }
 
-const DEFAULT_FLOW = {
+const DEFAULT_FLOW: Config['flow'] = {
   intervalMs: 30000,
   maxFlowsPerPass: 100000,
   seriesBudget: 300,
@@ -36,6 +36,7 @@ const DEFAULT_FLOW = {
   skipAboveUsage: 0,
   enableAccounting: false,
   podAttribution: false,
+  addresses: { mode: 'full' },
 };
 
 const DEFAULTS: Config = {
@@ -112,6 +113,9 @@ describe('every variable, set to a non-default value', () => {
       CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE: '0.9',
       CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING: 'true',
       CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION: 'true',
+      CONNTRACK_EXPORTER_FLOW_ADDRESSES: 'prefix',
+      CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV4: '16',
+      CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6: '48',
       CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS: '2.5',
       OTEL_METRICS_EXPORTER: 'otlp',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.example:4318',
@@ -136,6 +140,7 @@ describe('every variable, set to a non-default value', () => {
       skipAboveUsage: 0.9,
       enableAccounting: true,
       podAttribution: true,
+      addresses: { mode: 'prefix', ipv4: 16, ipv6: 48 },
     };
     expect(config).toEqual({
       listen: { host: '127.0.0.1', port: 9555 },
@@ -520,6 +525,55 @@ describe('configuration that could not work fails at start, naming the variable 
       'OTEL_PROPAGATORS',
       'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
     ]);
+  });
+
+  it('FLOW_ADDRESSES: full, prefix with its lengths (24/64 by default), none', () => {
+    expect(loadConfig({ CONNTRACK_EXPORTER_FLOW_ADDRESSES: 'none' }).flow.addresses).toEqual({
+      mode: 'none',
+    });
+    expect(loadConfig({ CONNTRACK_EXPORTER_FLOW_ADDRESSES: 'prefix' }).flow.addresses).toEqual({
+      mode: 'prefix',
+      ipv4: 24,
+      ipv6: 64,
+    });
+    expect(
+      loadConfig({
+        CONNTRACK_EXPORTER_FLOW_ADDRESSES: 'prefix',
+        CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV4: '0',
+        CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6: '128',
+      }).flow.addresses,
+    ).toEqual({ mode: 'prefix', ipv4: 0, ipv6: 128 });
+  });
+
+  it('FLOW_ADDRESSES and its prefix lengths: every bad value listed at once, each named', () => {
+    const problems = configError({
+      CONNTRACK_EXPORTER_FLOW_ADDRESSES: 'masked',
+      CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV4: '33',
+      CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6: '/64',
+    }).problems;
+    expect(problems).toHaveLength(3);
+    expect(problems.find((p) => p.startsWith('CONNTRACK_EXPORTER_FLOW_ADDRESSES: '))).toMatch(
+      /full, prefix or none/,
+    );
+    expect(problems.find((p) => p.startsWith('CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV4: '))).toMatch(
+      /from 0 to 32/,
+    );
+    expect(problems.find((p) => p.startsWith('CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6: '))).toMatch(
+      /from 0 to 128/,
+    );
+    for (const [name, value] of [
+      ['CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV4', '-1'],
+      ['CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV4', '24.5'],
+      ['CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6', '0x40'],
+      ['CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6', '129'],
+    ] as const) {
+      const [problem, ...more] = configError({
+        CONNTRACK_EXPORTER_FLOW_ADDRESSES: 'prefix',
+        [name]: value,
+      }).problems;
+      expect(more).toEqual([]);
+      expect(problem?.startsWith(`${name}: `)).toBe(true);
+    }
   });
 
   it('the web configuration path is made absolute', () => {

@@ -525,6 +525,7 @@ describe('chart values', () => {
       maxFlowsPerPass: 1_000_000,
       skipAboveUsage: 0.9,
       intervalMs: 60_000,
+      addresses: { mode: 'prefix', ipv4: 16, ipv6: 48 },
     });
     expect(config.collectors).toEqual(['table', 'sysctl', 'flows']);
     // $(K8S_HOST_IP) is expanded by the kubelet only when defined earlier in the list.

@@ -5,6 +5,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { AddressReporting } from '../../src/conntrack/address-prefix.js';
 import { FlowAggregator, type AggregateResult } from '../../src/flows/aggregate.js';
 import type { GaugeSample, HistogramSample } from '../../src/metrics/sample.js';
 import { decodeFlowFields, FlowFields } from '../../src/conntrack/flow.js';
@@ -16,8 +17,8 @@ import { runs } from '../support/property.js';
 const HISTOGRAM_SERIES = FLOW_AGE_BUCKETS.length + 3;
 const WIDE = { topK: 1000, seriesBudget: 1_000_000 };
 
-function aggregate(name: FixtureName, nowNs: number): FlowAggregator {
-  const agg = new FlowAggregator(nowNs);
+function aggregate(name: FixtureName, nowNs: number, addresses?: AddressReporting): FlowAggregator {
+  const agg = new FlowAggregator(nowNs, undefined, addresses);
   const fields = new FlowFields(); // one reused FlowFields, as the flow pass does
   for (const m of loadFixture(name).corpus('flows').messages.slice(0, -1))
     agg.add(decodeFlowFields(viewOf(m), fields));
@@ -112,6 +113,35 @@ describe('recorded flows, against the CLI', () => {
       'address=2001:db8:cafe::7': 1,
     });
     expect(table(r, 'conntrack_flow_bytes_by_src_address')['address=2001:db8:cafe::7']).toBe(1385);
+  });
+
+  it('address privacy: prefixes merge the addresses of one network; none drops the address metrics (issue 11)', () => {
+    const agg = (addresses?: AddressReporting): FlowAggregator =>
+      aggregate('flows-acct', recordedAt('flows-acct'), addresses);
+    const full = agg().result(WIDE, 1);
+    const prefix = agg({ mode: 'prefix', ipv4: 8, ipv6: 32 }).result(WIDE, 1);
+    expect(table(prefix, 'conntrack_flows_by_dst_address')).toEqual({
+      'address=127.0.0.0/8': 7,
+      'address=::/32': 2,
+      'address=2001:db8::/32': 1,
+    });
+    const ADDRESS_METRICS = [
+      'conntrack_flows_by_src_address',
+      'conntrack_flows_by_dst_address',
+      'conntrack_flow_bytes_by_src_address',
+      'conntrack_flow_bytes_by_dst_address',
+    ];
+    // Same totals, and every address label a prefix.
+    for (const m of ADDRESS_METRICS) {
+      expect(gauges(full, m).length).toBeGreaterThan(0);
+      expect(sum(gauges(prefix, m))).toBe(sum(gauges(full, m)));
+      expect(gauges(prefix, m).every((s) => /\/(8|32)$/.test(s.labels.address ?? ''))).toBe(true);
+    }
+    const none = agg({ mode: 'none' }).result(WIDE, 1);
+    const isAddress = (s: { metric: { name: string } }): boolean => ADDRESS_METRICS.includes(s.metric.name);
+    expect(none.samples.filter(isAddress)).toEqual([]);
+    // Everything else is as with full addresses.
+    expect(none.samples).toEqual(full.samples.filter((s) => !isAddress(s)));
   });
 
   it('flows-nat: NAT kinds per protocol equal the ones computed from the CLI text', () => {

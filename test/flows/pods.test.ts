@@ -74,6 +74,32 @@ describe('unreplied DNAT by backend', () => {
       'udp/other': 6,
     });
   });
+
+  it('by prefix: backends merge per network before the top K; with none only backend="other" (issue 11)', () => {
+    const node = v4(198, 18, 0, 1);
+    const service = v4(198, 19, 0, 10);
+    const add = (agg: FlowAggregator): FlowAggregator => {
+      for (let b = 1; b <= 4; b++)
+        for (let i = 0; i < b; i++) agg.add(flow(node, service, v4(198, 18, 1, b), 0));
+      agg.add(flow(node, service, v4(198, 18, 2, 7), 0));
+      agg.add(flow(node, service, v4(198, 18, 3, 7), 0, 6));
+      return agg;
+    };
+    const prefix = add(new FlowAggregator(0, undefined, { mode: 'prefix', ipv4: 24, ipv6: 64 }));
+    // The top 1 of the /24s (198.18.1.0/24 holds 1+2+3+4 flows); the rest in each protocol's "other".
+    expect(
+      gauges(prefix.result({ topK: 1, seriesBudget: 1000 }, 1), 'conntrack_flows_unreplied_dnat'),
+    ).toEqual({
+      'udp/198.18.1.0/24': 10,
+      'udp/other': 1,
+      'tcp/other': 1,
+    });
+    const none = add(new FlowAggregator(0, undefined, { mode: 'none' }));
+    expect(gauges(none.result(WIDE, 1), 'conntrack_flows_unreplied_dnat')).toEqual({
+      'udp/other': 11,
+      'tcp/other': 1,
+    });
+  });
 });
 
 describe('flows by pod', () => {
@@ -101,6 +127,18 @@ describe('flows by pod', () => {
       'pod-a/client': 3,
       'pod-b/server': 3,
     });
+  });
+
+  it('matches full addresses whatever the address reporting; labels carry only pod UIDs (issue 11)', () => {
+    for (const addresses of [{ mode: 'none' }, { mode: 'prefix', ipv4: 8, ipv6: 64 }] as const) {
+      const agg = new FlowAggregator(0, pods, addresses);
+      agg.add(flow(A, B, B));
+      agg.add(flow(v4(198, 18, 1, 3), outside, outside)); // same /8 and /24 as A, not a pod
+      expect(gauges(agg.result(WIDE, 1), 'conntrack_flows_by_pod')).toEqual({
+        'pod-a/client': 1,
+        'pod-b/server': 1,
+      });
+    }
   });
 
   it('is scaled like the other flow metrics, and absent without a pod table', () => {

@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOnce, startExporter, startTraffic } from '../support/exporter.js';
-import { parseExposition, select, sumOf, valueOf, type ExpoSample } from '../support/exposition.js';
+import { byLabels, parseExposition, select, sumOf, valueOf, type ExpoSample } from '../support/exposition.js';
 import { Netns } from '../support/netns.js';
 import { waitFor } from '../support/wait.js';
 import { cliNat, cliStatus, parseConntrackLine, tally, type CliFlow } from '../support/conntrack-output.js';
@@ -15,15 +15,6 @@ const NAT_RULES = `table ip cte_nat {
   chain postrouting { type nat hook postrouting priority 100; policy accept; tcp dport 5602 snat to 127.0.0.9; }
 }
 `;
-
-function byLabels(samples: ExpoSample[], name: string, labels: readonly string[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const s of select(samples, name)) {
-    const key = labels.map((l) => s.labels[l]).join('/');
-    out.set(key, (out.get(key) ?? 0) + s.value);
-  }
-  return out;
-}
 
 describe('flow aggregates equal conntrack -L', () => {
   let ns: Netns;

@@ -52,3 +52,17 @@ export function sumOf(
 ): number {
   return select(samples, name, match).reduce((a, s) => a + s.value, 0);
 }
+
+/** Sums of `name` by the values of `labels`, joined with "/" (e.g. "udp/other"). */
+export function byLabels(
+  samples: readonly ExpoSample[],
+  name: string,
+  labels: readonly string[],
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const s of select(samples, name)) {
+    const key = labels.map((l) => s.labels[l]).join('/');
+    out.set(key, (out.get(key) ?? 0) + s.value);
+  }
+  return out;
+}

@@ -6,8 +6,11 @@ import { createSocket } from 'node:dgram';
 import { connect, createServer, type Socket } from 'node:net';
 
 export interface TrafficPlan {
-  /** One datagram to each of `count` ports from one socket: unreplied UDP flows. */
-  readonly udp?: { count: number; port: number; host?: string; payload?: number };
+  /**
+   * One datagram to each of `count` ports from one socket: unreplied UDP flows; from each of
+   * `from` (source addresses on lo, e.g. 127.0.1.x) in turn when given.
+   */
+  readonly udp?: { count: number; port: number; host?: string; payload?: number; from?: readonly string[] };
   /** A UDP echo server and `count` client sockets that get a reply: replied UDP flows. */
   readonly udpReply?: { count: number; port: number; host?: string };
   /** `count` TCP connections to a local server, held open: ESTABLISHED flows. */
@@ -17,8 +20,13 @@ export interface TrafficPlan {
 }
 
 async function udp(plan: NonNullable<TrafficPlan['udp']>): Promise<void> {
+  for (const from of plan.from ?? [undefined]) await udpFrom(plan, from);
+}
+
+async function udpFrom(plan: NonNullable<TrafficPlan['udp']>, from: string | undefined): Promise<void> {
   const host = plan.host ?? '127.0.0.1';
   const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  if (from !== undefined) await new Promise<void>((resolve) => sock.bind(0, from, resolve));
   const payload = Buffer.alloc(plan.payload ?? 16, 0x61);
   for (let i = 0; i < plan.count; i++) {
     // A full table makes the kernel drop the packet and sendto() fail with EPERM: expected there.

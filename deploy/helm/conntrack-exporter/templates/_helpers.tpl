@@ -305,6 +305,12 @@ capability is only effective for UID 0, so UID 0 with every other capability dro
   value: {{ $c.flows.skipAboveUsage | toString | quote }}
 - name: CONNTRACK_EXPORTER_FLOW_ENABLE_ACCOUNTING
   value: {{ $c.flows.enableAccounting | toString | quote }}
+- name: CONNTRACK_EXPORTER_FLOW_ADDRESSES
+  value: {{ $c.flows.addresses | quote }}
+- name: CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV4
+  value: {{ $c.flows.addressPrefixIPv4 | int64 | toString | quote }}
+- name: CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6
+  value: {{ $c.flows.addressPrefixIPv6 | int64 | toString | quote }}
 {{- /* Pod attribution comes with the per-namespace collector, which brings hostPID (docs/pods.md). */}}
 - name: CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION
   value: {{ .Values.perNamespace.enabled | toString | quote }}
