@@ -42,7 +42,7 @@ import {
 import type { Logger } from '../log.js';
 import { CATALOG, OTEL_ATTRIBUTE, type MetricDef } from '../metrics/catalog.js';
 import type { HistogramSample, Labels, Sample, Snapshot, SnapshotSource } from '../metrics/sample.js';
-import { OtlpError, OtlpExportHealth, type ExportOutcome } from './otlp-health.js';
+import { EXPORT_FAILED, OtlpError, OtlpExportHealth, type ExportOutcome } from './otlp-health.js';
 
 export { OtlpError, OtlpExportHealth };
 
@@ -78,16 +78,52 @@ export const BUCKET_BOUND_ATTRIBUTE = 'le';
 
 type ExportResult = Parameters<Parameters<PushMetricExporter['export']>[1]>[0];
 
-/** Wraps the exporter so every final export result (after retries) reaches OtlpExportHealth. */
+/**
+ * Wraps the exporter so every final export result (after retries) reaches OtlpExportHealth, and
+ * so an export the reader gave up on is reported as timed out. The reader abandons an export at
+ * its export timeout and tells only the SDK's diag logger; the request itself keeps its own
+ * timeout (OTEL_EXPORTER_OTLP_TIMEOUT) and, while it hangs, the next export would be refused by
+ * the delegate's queue as "Concurrent export limit reached" — which names no timeout at all.
+ */
 class CountingExporter implements PushMetricExporter {
+  /** The export still waiting for its result, if any. */
+  private pending: { timedOut: boolean } | undefined;
+
   constructor(
     private readonly inner: PushMetricExporter,
     private readonly health: OtlpExportHealth,
+    /** The reader's export timeout: after it, the reader has given up on an export. */
+    private readonly deadlineMs: number,
   ) {}
 
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
-    this.inner.export(metrics, (result) => {
+    if (this.pending) {
+      // The previous export outlived the reader's timeout and still holds the only request slot.
+      const error = new OtlpError(
+        'ERR_OTLP_EXPORT_TIMEOUT',
+        `OTLP export skipped: the previous export has had no answer for more than ${this.deadlineMs} ms (timed out)`,
+      );
+      const result: ExportResult = { code: EXPORT_FAILED, error };
       this.health.record(result satisfies ExportOutcome);
+      resultCallback(result);
+      return;
+    }
+    const current = { timedOut: false };
+    this.pending = current;
+    const timer = setTimeout(() => {
+      current.timedOut = true;
+      const error = new OtlpError(
+        'ERR_OTLP_EXPORT_TIMEOUT',
+        `OTLP export timed out after ${this.deadlineMs} ms`,
+      );
+      this.health.record({ code: EXPORT_FAILED, error } satisfies ExportOutcome);
+    }, this.deadlineMs);
+    timer.unref();
+    this.inner.export(metrics, (result) => {
+      clearTimeout(timer);
+      if (this.pending === current) this.pending = undefined;
+      // A result after the timeout was already counted as a failure; the reader no longer waits.
+      if (!current.timedOut) this.health.record(result satisfies ExportOutcome);
       resultCallback(result);
     });
   }
@@ -420,9 +456,12 @@ export interface OtlpPipeline {
 /** Starts the periodic OTLP push. Exports begin after one interval. */
 export function startOtlpPipeline(options: OtlpPipelineOptions): OtlpPipeline {
   const { otlp, log } = options;
+  // The SDK refuses a timeout above the interval; a late export is skipped, not stacked.
+  const exportTimeoutMs = Math.min(otlp.exportTimeoutMs, otlp.intervalMs);
   const exporter = new CountingExporter(
     options.exporter ?? createOtlpExporter(otlp, `conntrack-exporter/${options.version}`),
     options.health,
+    exportTimeoutMs,
   );
   const producer = new SnapshotProducer({
     source: options.source,
@@ -433,8 +472,7 @@ export function startOtlpPipeline(options: OtlpPipelineOptions): OtlpPipeline {
   const reader = new PeriodicExportingMetricReader({
     exporter,
     exportIntervalMillis: otlp.intervalMs,
-    // The SDK refuses a timeout above the interval; a late export is skipped, not stacked.
-    exportTimeoutMillis: Math.min(otlp.exportTimeoutMs, otlp.intervalMs),
+    exportTimeoutMillis: exportTimeoutMs,
     metricProducers: [producer],
   });
   // The provider binds the reader and gives the export its resource; it has no instruments.

@@ -14,8 +14,20 @@ export interface ExportOutcome {
   readonly error?: Error;
 }
 
-/** ExportResultCode.SUCCESS of @opentelemetry/core. */
+/** ExportResultCode.SUCCESS and FAILED of @opentelemetry/core. */
 const EXPORT_SUCCESS = 0;
+export const EXPORT_FAILED = 1;
+
+/**
+ * Whether a failed export timed out: our own deadline (ERR_OTLP_EXPORT_TIMEOUT, otel.ts), or the
+ * request's, which the SDK's node transport reports as a plain `Error('Request timed out')`
+ * (otlp-exporter-base, http-transport-utils) with no code to match instead.
+ */
+export function isTimeout(error: Error | undefined): boolean {
+  if (!error) return false;
+  if (error instanceof OtlpError) return error.code === 'ERR_OTLP_EXPORT_TIMEOUT';
+  return /\btimed out\b/i.test(error.message);
+}
 
 /**
  * Counts exports that failed after the SDK's own retries (conntrack_otlp_export_failures_total)
@@ -44,16 +56,21 @@ export class OtlpExportHealth {
     if (this.failing) return;
     this.failing = true;
     const cause = result.error;
-    const err = new OtlpError('ERR_OTLP_EXPORT', `OTLP export to ${this.endpoint} failed`, { cause });
+    const timeout = isTimeout(cause);
+    const err = timeout
+      ? new OtlpError('ERR_OTLP_EXPORT_TIMEOUT', `OTLP export to ${this.endpoint} timed out`, { cause })
+      : new OtlpError('ERR_OTLP_EXPORT', `OTLP export to ${this.endpoint} failed`, { cause });
     this.log.warn(
       {
         code: err.code,
         endpoint: this.endpoint,
         // OTLPExporterError carries the HTTP status, network errors an errno name.
-        cause: (cause as { code?: unknown } | undefined)?.code,
+        cause: cause instanceof OtlpError ? undefined : (cause as { code?: unknown } | undefined)?.code,
         err: cause?.message,
       },
-      'OTLP export failing after retries; counted in conntrack_otlp_export_failures_total',
+      timeout
+        ? 'OTLP export failing: timed out; counted in conntrack_otlp_export_failures_total'
+        : 'OTLP export failing after retries; counted in conntrack_otlp_export_failures_total',
     );
   }
 }

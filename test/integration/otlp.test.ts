@@ -436,6 +436,24 @@ describe('OTLP and Prometheus together', () => {
       const samples = await prometheusSamples();
       expect(valueOf(samples, 'conntrack_entries')).toBe(await ns.conntrackCount());
     }
+    // The reader's export timeout (the 500 ms interval) passes before the request's 1 s: logged
+    // as a timeout, once, never as the SDK's "Concurrent export limit reached" (issue 11).
+    await waitFor(() => exporter?.stderr().includes('OTLP export failing'), {
+      what: 'the export failure in the log',
+    });
+    const failures = await waitFor(
+      async () => {
+        const n = valueOf(await prometheusSamples(), 'conntrack_otlp_export_failures_total');
+        return n >= 3 && n;
+      },
+      { what: 'three failed exports' },
+    );
+    const failing = (exporter?.stderr() ?? '').split('\n').filter((l) => l.includes('OTLP export failing'));
+    expect(failing).toHaveLength(1);
+    expect(failing[0]).toContain('"code":"ERR_OTLP_EXPORT_TIMEOUT"');
+    expect(exporter?.stderr()).not.toContain('Concurrent export limit');
+    // Exports that found the last request still hanging were skipped, not stacked onto it.
+    expect(receiver.requests.length).toBeLessThan(failures);
   });
 });
 

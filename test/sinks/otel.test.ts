@@ -48,6 +48,7 @@ import {
   startReceiver,
   type Receiver,
 } from '../support/otlp.js';
+import { waitFor } from '../support/wait.js';
 
 interface LogLine {
   level: number;
@@ -611,6 +612,52 @@ describe('OTLP pipeline over HTTP (loopback receiver)', () => {
     expect(pointsOf(decodeExport(last.body, last.headers), 'conntrack.otlp.export_failures')[0]?.value).toBe(
       2,
     );
+  });
+
+  it('a receiver that never answers: the export is logged as timed out, not as a concurrency limit (issue 11)', async () => {
+    receiver = await startReceiver({ hang: true });
+    // The request's own timeout (OTEL_EXPORTER_OTLP_TIMEOUT) outlives the reader's export timeout:
+    // the reader gives up first, and the hung request still holds the delegate's only slot.
+    const { health, lines } = start({ intervalMs: 400, exportTimeoutMs: 400, timeoutMs: 60_000 });
+    await waitFor(() => health.failures >= 3, { what: 'three failed exports' });
+    const warnings = lines.filter((l) => l.level >= WARN);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      code: 'ERR_OTLP_EXPORT_TIMEOUT',
+      err: 'OTLP export timed out after 400 ms',
+    });
+    expect(warnings[0]?.msg).toMatch(/^OTLP export failing: timed out/);
+    expect(JSON.stringify(lines)).not.toMatch(/Concurrent export limit/);
+    // Exports are not stacked on the hung one: the receiver saw one request.
+    expect(receiver.requests).toHaveLength(1);
+  });
+
+  it("the request's own timeout (shorter than the export timeout) is logged as a timeout too", async () => {
+    receiver = await startReceiver({ hang: true });
+    const {
+      health,
+      lines,
+      pipeline: p,
+    } = start({ intervalMs: 3_600_000, exportTimeoutMs: 30_000, timeoutMs: 300 });
+    await p.forceFlush();
+    expect(health.failures).toBe(1);
+    const warnings = lines.filter((l) => l.level >= WARN);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ code: 'ERR_OTLP_EXPORT_TIMEOUT', err: 'Request timed out' });
+  });
+
+  it('a refused connection is a failure, not a timeout', async () => {
+    const {
+      health,
+      lines,
+      pipeline: p,
+    } = start({ endpoint: 'http://127.0.0.1:9/v1/metrics', timeoutMs: 300 });
+    await p.forceFlush();
+    expect(health.failures).toBe(1);
+    expect(lines.filter((l) => l.level >= WARN)[0]).toMatchObject({
+      code: 'ERR_OTLP_EXPORT',
+      cause: 'ECONNREFUSED',
+    });
   });
 
   it('delivers a last export on shutdown', async () => {
