@@ -79,6 +79,13 @@ describe('README configuration table', () => {
       expect(row[3], name).toBe(spec.description);
     }
   });
+
+  it('says what the configuration does with empty values, numbers and listen errors (issue 11)', () => {
+    const intro = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('| `CONNTRACK_EXPORTER_'));
+    expect(intro).toMatch(/An empty variable counts as\s+unset/);
+    expect(intro).toMatch(/Numbers are decimal/);
+    expect(intro).toMatch(/one line naming `CONNTRACK_EXPORTER_LISTEN_ADDRESS`/);
+  });
 });
 
 describe('what users rely on', () => {

@@ -2,6 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { CLI, NODE, exporterEnv, startExporter } from './support/exporter.js';
 import { parseExposition, valueOf } from './support/exposition.js';
@@ -63,6 +64,42 @@ describe('command line', () => {
     expect(code).toBe(2);
     expect(stderr.match(/^ {2}- /gm)).toHaveLength(1);
     expect(stderr).toContain('CONNTRACK_EXPORTER_FLOW_INTERVAL: unknown variable');
+  });
+
+  it('a listen address that cannot be bound: exit 1, one line naming the variable, no stack trace (issue 11)', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const busyPort = (busy.address() as AddressInfo).port;
+    try {
+      for (const [address, why] of [
+        [`127.0.0.1:${busyPort}`, /the port is already in use \(EADDRINUSE\)/],
+        ['192.0.2.1:0', /\(EADDRNOTAVAIL\)/],
+        ['nosuch.invalid:9469', /does not resolve|could not be resolved/],
+      ] as const) {
+        const run = await execFileP(NODE, [CLI], {
+          env: exporterEnv({
+            CONNTRACK_EXPORTER_LISTEN_ADDRESS: address,
+            CONNTRACK_EXPORTER_COLLECTORS: 'table',
+          }),
+          timeout: 30_000,
+        }).then(
+          () => ({ code: 0, stderr: '' }),
+          (err: unknown) => err as { code: number | null; stderr: string },
+        );
+        expect(run.code, address).toBe(1);
+        const lines = run.stderr.split('\n').filter((l) => l.includes('CONNTRACK_EXPORTER_LISTEN_ADDRESS'));
+        expect(lines, run.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(
+          new RegExp(
+            `^conntrack-exporter: CONNTRACK_EXPORTER_LISTEN_ADDRESS=${address.replace(/\./g, '\\.')}: `,
+          ),
+        );
+        expect(lines[0]).toMatch(why);
+        expect(run.stderr).not.toMatch(/^\s+at /m);
+      }
+    } finally {
+      busy.close();
+    }
   });
 
   it('prints --help and --version', async () => {

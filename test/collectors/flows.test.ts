@@ -15,7 +15,7 @@ import type { PassRunner } from '../../src/flows/runner.js';
 import type { PassReport } from '../../src/flows/walk.js';
 import { FakeKernel } from '../support/fake-socket.js';
 import { loadFixture } from '../support/fixtures.js';
-import { waitFor } from '../support/wait.js';
+import { quietPeriod, waitFor } from '../support/wait.js';
 
 const stats = loadFixture('stats').corpus('ct_get_stats');
 
@@ -57,7 +57,7 @@ afterEach(() => {
   for (const c of clients.splice(0)) c.close();
 });
 
-function collector(runner: PassRunner, extra: Partial<FlowOptions> = {}) {
+function collector(runner: PassRunner, extra: Partial<FlowOptions> = {}, netlink = true) {
   const kernel = new FakeKernel(() => stats.datagrams);
   const client = new ConntrackClient({ timeoutMs: 2000, socketFactory: kernel.factory });
   clients.push(client);
@@ -65,7 +65,7 @@ function collector(runner: PassRunner, extra: Partial<FlowOptions> = {}) {
   const c = flowCollector(
     {
       client,
-      netlink: true,
+      netlink,
       procPath: '/proc',
       kernelRelease: '',
       timeoutMs: 2000,
@@ -142,6 +142,22 @@ describe('the flows collector', () => {
     expect(named(stale.samples, 'conntrack_flow_passes_total', { result: 'ok' })[0]).toMatchObject({
       value: 1,
     });
+  });
+
+  it('without ctnetlink: no pass is ever attempted, no source claimed, no error count that grows (issue 11)', async () => {
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
+    const { c } = collector(scripted([]), { intervalMs: 1, log }, false);
+    c.start?.();
+    await c.runOnce();
+    // Twenty intervals in which passes (each a failure and a warning) would have run.
+    await quietPeriod(20);
+    for (let i = 0; i < 3; i++) {
+      // Each collection fails the same way, with no samples (so no passes_total) and no source.
+      await expect(c.collect()).rejects.toMatchObject({ code: 'ERR_FLOWS_UNAVAILABLE' });
+    }
+    await c.stop?.();
+    expect(warnings).toEqual([]);
   });
 
   it('defaults: the maximum age is three intervals; the deadline the interval, at least twice the timeout', () => {
