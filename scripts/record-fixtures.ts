@@ -250,6 +250,87 @@ async function ftpTraffic(): Promise<void> {
   data.close();
 }
 
+/**
+ * Events child: listens on the NEW and DESTROY groups through our own MulticastListener while
+ * `conntrack -E` prints the same events, makes a UDP, a TCP and an IPv6 UDP connection, then
+ * flushes the table (DESTROY with final counters and the stop timestamp for each).
+ */
+async function eventsChild(): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const dgram = await import('node:dgram');
+  const net = await import('node:net');
+  const { MulticastListener } = await import('../src/netlink/multicast.js');
+  const { EVENT_GROUPS } = await import('../src/conntrack/events.js');
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const messages: string[] = [];
+  const datagrams: number[] = [];
+  const listener = new MulticastListener({
+    protocol: 12,
+    groups: EVENT_GROUPS,
+    receiveBufferBytes: 1 << 20,
+    onMessage: (msg) => {
+      messages.push(msg.buf.subarray(msg.start, msg.end).toString('hex'));
+      datagrams.push(1);
+    },
+    onOverrun: () => {
+      throw new Error('overrun while recording events');
+    },
+    onMalformed: (err) => {
+      throw err;
+    },
+    onError: (err) => {
+      throw err;
+    },
+  });
+  const cli = spawn('conntrack', ['-E', '-e', 'NEW,DESTROY', '-o', 'extended,id'], {
+    env: { ...process.env, TZ: 'UTC' },
+  });
+  let text = '';
+  cli.stdout.on('data', (d: Buffer) => (text += d.toString()));
+  const lines = (): number => text.split('\n').filter((l) => l.trim() !== '').length;
+  // conntrack -E listens once it shows a probe flow's NEW (the probe is recorded too).
+  const probe = dgram.createSocket('udp4');
+  for (let i = 0; lines() === 0 && i < 100; i++) {
+    probe.send(Buffer.from('probe'), 9, '127.0.0.1');
+    await sleep(50);
+  }
+  probe.close();
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((r) => udp.send(Buffer.alloc(1337, 0x61), 6100, '127.0.0.1', () => r()));
+  udp.close();
+  const server = net.createServer((s) => s.on('data', () => undefined));
+  await new Promise<void>((r) => server.listen(5201, '127.0.0.1', r));
+  const c = net.connect(5201, '127.0.0.1');
+  await new Promise<void>((r) => c.once('connect', r));
+  await new Promise<void>((r) => c.end(Buffer.alloc(1000, 0x62), () => r()));
+  const udp6 = dgram.createSocket('udp6');
+  await new Promise<void>((r) => udp6.send(Buffer.alloc(555, 0x63), 6200, '::1', () => r()));
+  udp6.close();
+  await sleep(300);
+  server.close();
+  await runCli(['conntrack', '-F']);
+  for (let i = 0; (messages.length < 8 || lines() < messages.length) && i < 100; i++) await sleep(50);
+  await sleep(200);
+  cli.kill('SIGTERM');
+  listener.close();
+  const corpus: Corpus = {
+    description:
+      'NEW and DESTROY events (groups 1 and 3), acct and timestamp on: a UDP probe to port 9 (repeated until conntrack -E listened), UDP 1337 B to 6100, TCP with 1000 B to 5201 closed by the client, UDP over IPv6 555 B to 6200; then conntrack -F (one DESTROY each, final counters, CTA_TIMESTAMP_STOP)',
+    request: '',
+    messages,
+    datagrams,
+    outcome: 'ok',
+  };
+  const result: ChildResult = {
+    corpora: { events: corpus },
+    cli: { 'conntrack -E -e NEW,DESTROY -o extended,id': text },
+    cliAfter: {},
+    files: {},
+    attempts: 1,
+  };
+  process.stdout.write(JSON.stringify(result));
+}
+
 // ---- parent: namespaces, traffic, files ----------------------------------------------------------
 
 const CT_GET = 0x0101;
@@ -555,8 +636,21 @@ async function recordErrors(): Promise<void> {
   );
 }
 
+async function recordEvents(): Promise<void> {
+  const result = await withNamespace({ acct: true }, async (ns) => {
+    const { stdout } = await ns.exec(process.execPath, [SELF, '--events-child']);
+    return JSON.parse(stdout) as ChildResult;
+  });
+  await write(
+    'events.json',
+    'ctnetlink NEW/DESTROY events with nf_conntrack_acct=1 and nf_conntrack_timestamp=1',
+    result,
+  );
+}
+
 async function main(): Promise<void> {
   const mode = process.argv[2];
+  if (mode === '--events-child') return eventsChild();
   if (mode === '--child') {
     const result = await child(JSON.parse(process.argv[3] ?? '{}') as ChildSpec);
     process.stdout.write(JSON.stringify(result));
@@ -566,11 +660,14 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: it creates network namespaces');
   if (!existsSync(TRAFFIC)) throw new Error(`${TRAFFIC} is missing: run npm run build first`);
   mkdirSync(FIXTURES, { recursive: true });
+  // `npm run record-fixtures -- events` records only the event corpus.
+  if (mode === 'events') return recordEvents();
   await recordStats();
   await recordAcctFlows();
   await recordNatFlows();
   await recordPlainFlows();
   await recordErrors();
+  await recordEvents();
 }
 
 main().catch((err: unknown) => {

@@ -102,6 +102,7 @@ export const CtaCounters = {
 
 /** enum ctattr_tstamp. */
 export const CTA_TIMESTAMP_START = 1;
+export const CTA_TIMESTAMP_STOP = 2;
 
 /** enum ip_conntrack_status bits. */
 export const IPS = {
@@ -172,3 +173,17 @@ export const L4_PROTO_NAMES: Readonly<Record<number, string>> = {
   132: 'sctp',
   136: 'udplite',
 };
+
+/** enum nfnetlink_groups: the ctnetlink event groups (include/uapi/linux/netfilter/nfnetlink.h). */
+export const NFNLGRP = {
+  CONNTRACK_NEW: 1, // NFNLGRP_CONNTRACK_NEW
+  CONNTRACK_UPDATE: 2, // NFNLGRP_CONNTRACK_UPDATE (never joined: it multiplies the volume)
+  CONNTRACK_DESTROY: 3, // NFNLGRP_CONNTRACK_DESTROY
+} as const;
+
+/** NETLINK_NETFILTER, the protocol ctnetlink speaks (include/uapi/linux/netlink.h). */
+export const NETLINK_NETFILTER = 12;
+
+/** nlmsg_flags a NEW event carries (NLM_F_CREATE | NLM_F_EXCL); an UPDATE has neither. */
+export const NLM_F_CREATE = 0x400;
+export const NLM_F_EXCL = 0x200;

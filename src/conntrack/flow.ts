@@ -1,6 +1,6 @@
 // Layer: conntrack model. Decodes one flow message (a dump part, or a NEW/UPDATE/DESTROY event;
 // they share one schema): both tuples, protocol, status, protocol state, timeout, mark, zone,
-// acct counters, timestamp start, labels. Arbitrary bytes give a result or a DecodeError, never
+// acct counters, timestamps (start; stop in DESTROY events), labels. Arbitrary bytes give a result or a DecodeError, never
 // another exception. Absent attributes stay absent (absent is not zero).
 //
 // Two shapes, one decoder: `decodeFlowFields` fills a reusable FlowFields with raw values
@@ -33,6 +33,7 @@ import {
   CtMsg,
   CTA_PROTOINFO_TCP_STATE,
   CTA_TIMESTAMP_START,
+  CTA_TIMESTAMP_STOP,
   DCCP_STATES,
   L4_PROTO_NAMES,
   SCTP_STATES,
@@ -78,6 +79,8 @@ export class FlowFields {
   replyBytes = -1;
   /** CTA_TIMESTAMP_START in ns since the epoch, as a double (µs precision). */
   startNs = -1;
+  /** CTA_TIMESTAMP_STOP (DESTROY events only): when the entry expired or was deleted. */
+  stopNs = -1;
   labelsStart = -1;
   labelsEnd = -1;
 
@@ -87,7 +90,7 @@ export class FlowFields {
     this.reply.reset();
     this.status = this.timeout = this.mark = this.zone = this.id = -1;
     this.protoState = undefined;
-    this.origPackets = this.origBytes = this.replyPackets = this.replyBytes = this.startNs = -1;
+    this.origPackets = this.origBytes = this.replyPackets = this.replyBytes = this.startNs = this.stopNs = -1;
     this.labelsStart = this.labelsEnd = -1;
   }
 }
@@ -197,11 +200,12 @@ function decodeProtoinfo(buf: Buffer, start: number, end: number): string | unde
   return state;
 }
 
-function decodeTimestampStart(buf: Buffer, start: number, end: number): number {
-  let startNs = -1;
+function decodeTimestampInto(buf: Buffer, start: number, end: number, f: FlowFields): void {
   const c = depth1.reset(buf, start, end);
-  while (c.next()) if (c.type === CTA_TIMESTAMP_START) startNs = readBe64(buf, c.start, c.end);
-  return startNs;
+  while (c.next()) {
+    if (c.type === CTA_TIMESTAMP_START) f.startNs = readBe64(buf, c.start, c.end);
+    else if (c.type === CTA_TIMESTAMP_STOP) f.stopNs = readBe64(buf, c.start, c.end);
+  }
 }
 
 /** Decodes a flow message (IPCTNL_MSG_CT_NEW, or CT_DELETE for DESTROY events) into `f`. */
@@ -252,7 +256,7 @@ export function decodeFlowFields(msg: MessageView, f: FlowFields): FlowFields {
         decodeCountersInto(buf, c.start, c.end, f, true);
         break;
       case Cta.TIMESTAMP:
-        f.startNs = decodeTimestampStart(buf, c.start, c.end);
+        decodeTimestampInto(buf, c.start, c.end, f);
         break;
       case Cta.LABELS:
         [f.labelsStart, f.labelsEnd] = [c.start, c.end];
@@ -302,6 +306,8 @@ export interface Flow {
   replyCounters?: Counters;
   /** CTA_TIMESTAMP_START in ns since the epoch, as a double (µs precision). */
   startNs?: number;
+  /** CTA_TIMESTAMP_STOP (DESTROY events only). */
+  stopNs?: number;
   labels?: Buffer;
 }
 
@@ -359,6 +365,7 @@ export function decodeFlow(msg: MessageView): Flow {
   if (f.origPackets >= 0) flow.origCounters = { packets: f.origPackets, bytes: f.origBytes };
   if (f.replyPackets >= 0) flow.replyCounters = { packets: f.replyPackets, bytes: f.replyBytes };
   if (f.startNs >= 0) flow.startNs = f.startNs;
+  if (f.stopNs >= 0) flow.stopNs = f.stopNs;
   if (f.labelsStart >= 0) flow.labels = Buffer.from(msg.buf.subarray(f.labelsStart, f.labelsEnd));
   return flow;
 }

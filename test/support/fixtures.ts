@@ -10,7 +10,7 @@ import type { FixtureFile, FixtureHeader } from '../../scripts/record-fixtures.j
 /** The repository root, from the sources or from their build in dist/. */
 const REPO = fileURLToPath(new URL('../../', import.meta.url)).replace(/dist\/$/, '');
 
-export type FixtureName = 'stats' | 'flows-acct' | 'flows-nat' | 'flows-noacct' | 'errors';
+export type FixtureName = 'stats' | 'flows-acct' | 'flows-nat' | 'flows-noacct' | 'errors' | 'events';
 
 export interface LoadedCorpus {
   readonly description: string;
