@@ -39,7 +39,9 @@ export function metricTable(): string {
     const otel =
       m.type === 'gaugehistogram'
         ? `\`${m.otelName}\`: gauges \`.bucket\` ({flows}; ${otelAttrs ? `${otelAttrs}, ` : ''}le), \`.count\`, \`.sum\` (${m.unit})`
-        : `\`${m.otelName}\` (${m.unit}${otelAttrs ? `; ${otelAttrs}` : ''})`;
+        : m.type === 'histogram'
+          ? `\`${m.otelName}\`: explicit-bucket histogram (${m.unit}${otelAttrs ? `; ${otelAttrs}` : ''})`
+          : `\`${m.otelName}\` (${m.unit}${otelAttrs ? `; ${otelAttrs}` : ''})`;
     return `| \`${m.name}\` | ${m.type} | ${labels} | ${otel} | ${collectorOf(m)} | ${cell(m.help)} |`;
   });
   return [

@@ -3,6 +3,7 @@
 // defaults, the README tables and the tests pick it up from here.
 
 import { cpuStatsDefinition } from './cpu-stats.js';
+import { eventsDefinition } from './events.js';
 import { expectStatsDefinition } from './expect-stats.js';
 import { flowsDefinition } from './flows.js';
 import { netnsDefinition } from './netns.js';
@@ -20,6 +21,7 @@ export const COLLECTORS: readonly CollectorDefinition<unknown>[] = [
   sysctlDefinition,
   flowsDefinition,
   netnsDefinition,
+  eventsDefinition,
 ];
 
 export function findCollector(name: string): CollectorDefinition<unknown> | undefined {

@@ -4,9 +4,10 @@
 
 /**
  * `gaugehistogram` (OpenMetrics' name): a distribution of what exists now, whose buckets go down
- * as well as up (docs/metrics.md). There is no cumulative `histogram` in the catalogue.
+ * as well as up (the flow age). `histogram`: a cumulative distribution of observations whose
+ * buckets only grow (the lifetime of finished connections), so rate() fits it (docs/metrics.md).
  */
-export type MetricType = 'gauge' | 'counter' | 'gaugehistogram';
+export type MetricType = 'gauge' | 'counter' | 'gaugehistogram' | 'histogram';
 
 /**
  * The collector that produces a metric: a name from the collector registry
@@ -17,6 +18,37 @@ export type CollectorName = string;
 
 /** The series of a gauge histogram (OpenMetrics `gaugehistogram`); none carries the bare name. */
 export const GAUGE_HISTOGRAM_SUFFIXES = ['_bucket', '_gcount', '_gsum'] as const;
+
+/** The series of a cumulative histogram, as in both exposition formats. */
+export const HISTOGRAM_SUFFIXES = ['_bucket', '_count', '_sum'] as const;
+
+export type SeriesSuffix =
+  '' | (typeof GAUGE_HISTOGRAM_SUFFIXES)[number] | (typeof HISTOGRAM_SUFFIXES)[number];
+
+/**
+ * The catalogue entry a series name belongs to: the entry itself, or a histogram's or gauge
+ * histogram's series of its own kind (`x_gcount` never resolves to a gauge `x`, nor `x_count` to
+ * a gauge histogram). Undefined when no entry has the series.
+ */
+export function metricOfSeries(
+  name: string,
+  byName: ReadonlyMap<string, MetricDef>,
+): { metric: MetricDef; suffix: SeriesSuffix } | undefined {
+  const exact = byName.get(name);
+  if (exact !== undefined) return { metric: exact, suffix: '' };
+  const kinds = [
+    ['gaugehistogram', GAUGE_HISTOGRAM_SUFFIXES],
+    ['histogram', HISTOGRAM_SUFFIXES],
+  ] as const;
+  for (const [type, suffixes] of kinds) {
+    for (const suffix of suffixes) {
+      if (!name.endsWith(suffix)) continue;
+      const base = byName.get(name.slice(0, -suffix.length));
+      if (base?.type === type) return { metric: base, suffix };
+    }
+  }
+  return undefined;
+}
 
 export interface MetricDef<L extends string = string> {
   /** Prometheus name (counters end in `_total`). */
@@ -30,7 +62,7 @@ export interface MetricDef<L extends string = string> {
   readonly labels: readonly L[];
   /** Which collector produces it; `exporter` for self-metrics produced by the framework. */
   readonly collector: CollectorName;
-  /** Bucket upper bounds (gauge histograms only). */
+  /** Bucket upper bounds (histograms and gauge histograms only). */
   readonly buckets?: readonly number[];
 }
 
@@ -54,6 +86,7 @@ export const OTEL_ATTRIBUTE: Readonly<Record<string, string>> = {
   pod_uid: 'k8s.pod.uid',
   role: 'conntrack.role',
   backend: 'conntrack.backend',
+  coverage: 'conntrack.events.coverage',
   version: 'service.version',
   nodejs_version: 'process.runtime.version',
 };
@@ -502,6 +535,107 @@ export const netnsCount = def({
   collector: 'netns',
 });
 
+// ---- connection events (opt-in) -------------------------------------------------------------
+
+const FROM_EVENTS =
+  'From ctnetlink NEW/DESTROY events in the network namespace the exporter runs in (see conntrack_events_coverage_info for what the kernel leaves out).';
+
+export const connectionsCreated = def({
+  name: 'conntrack_connections_created_total',
+  otelName: 'conntrack.connections.created',
+  help: `Connections (conntrack entries) created: NEW events. ${FROM_EVENTS}`,
+  type: 'counter',
+  unit: '{connections}',
+  labels: ['family', 'protocol'],
+  collector: 'events',
+});
+
+export const connectionsDestroyed = def({
+  name: 'conntrack_connections_destroyed_total',
+  otelName: 'conntrack.connections.destroyed',
+  help: `Connections (conntrack entries) that ended (expired, closed or deleted): DESTROY events. ${FROM_EVENTS}`,
+  type: 'counter',
+  unit: '{connections}',
+  labels: ['family', 'protocol'],
+  collector: 'events',
+});
+
+/** Upper bounds in seconds; lifetimes cluster at the protocol timeouts (UDP 30 s, TCP TIME_WAIT 120 s). */
+export const LIFETIME_BUCKETS = [
+  0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400,
+] as const;
+
+export const connectionLifetime = def({
+  name: 'conntrack_connection_lifetime_seconds',
+  otelName: 'conntrack.connection.lifetime',
+  help: `Lifetime of finished connections: stop minus start of the timestamp extension, from DESTROY events (the stop of an expired entry is its expiry time). Absent while nf_conntrack_timestamp is off. ${FROM_EVENTS}`,
+  type: 'histogram',
+  unit: 's',
+  labels: ['protocol'],
+  collector: 'events',
+  buckets: LIFETIME_BUCKETS,
+});
+
+export const finishedBytes = def({
+  name: 'conntrack_connection_finished_bytes_total',
+  otelName: 'conntrack.connection.finished.bytes',
+  help: `Bytes (whole L3 packets) of finished connections, from the final acct counters of DESTROY events, by direction. Absent while nf_conntrack_acct is off. ${FROM_EVENTS}`,
+  type: 'counter',
+  unit: 'By',
+  labels: ['protocol', 'direction'],
+  collector: 'events',
+});
+
+export const finishedPackets = def({
+  name: 'conntrack_connection_finished_packets_total',
+  otelName: 'conntrack.connection.finished.packets',
+  help: `Packets of finished connections, from the final acct counters of DESTROY events, by direction. Absent while nf_conntrack_acct is off. ${FROM_EVENTS}`,
+  type: 'counter',
+  unit: '{packets}',
+  labels: ['protocol', 'direction'],
+  collector: 'events',
+});
+
+export const eventsOverruns = def({
+  name: 'conntrack_events_overruns_total',
+  otelName: 'conntrack.events.overruns',
+  help: 'Times the event receive buffer overflowed (ENOBUFS) or the event reader died of it: events were lost, so the event counters undercount from then on.',
+  type: 'counter',
+  unit: '{overruns}',
+  labels: [],
+  collector: 'events',
+});
+
+export const eventsReaderRestarts = def({
+  name: 'conntrack_events_reader_restarts_total',
+  otelName: 'conntrack.events.reader.restarts',
+  help: 'Restarts of the event reader process, by reason: overrun (the netlink addon aborts on some overruns), exit (any other death), hung (no heartbeat).',
+  type: 'counter',
+  unit: '{restarts}',
+  labels: ['reason'],
+  collector: 'events',
+});
+
+export const eventsReceiveBuffer = def({
+  name: 'conntrack_events_receive_buffer_bytes',
+  otelName: 'conntrack.events.receive_buffer',
+  help: 'Receive buffer of the event socket as granted by the kernel (SO_RCVBUF, capped by net.core.rmem_max); about 1.3 KB per queued event.',
+  type: 'gauge',
+  unit: 'By',
+  labels: [],
+  collector: 'events',
+});
+
+export const eventsCoverage = def({
+  name: 'conntrack_events_coverage_info',
+  otelName: 'conntrack.events.coverage',
+  help: 'Which connections send events, from net.netfilter.nf_conntrack_events: none (0: no events), all (1), since_listening (2, the default: entries created before a listener existed never send DESTROY); 1 for the case in force.',
+  type: 'gauge',
+  unit: '1',
+  labels: ['coverage'],
+  collector: 'events',
+});
+
 // ---- exporter self-metrics -------------------------------------------------------------------
 
 export const collectorSuccess = def({
@@ -607,6 +741,15 @@ export const CATALOG: readonly MetricDef[] = [
   netnsEntries,
   ...Object.values(netnsStats),
   netnsCount,
+  connectionsCreated,
+  connectionsDestroyed,
+  connectionLifetime,
+  finishedBytes,
+  finishedPackets,
+  eventsOverruns,
+  eventsReaderRestarts,
+  eventsReceiveBuffer,
+  eventsCoverage,
   collectorSuccess,
   collectorDuration,
   collectorSource,

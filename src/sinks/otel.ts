@@ -32,6 +32,7 @@ import {
   PeriodicExportingMetricReader,
   type CollectionResult,
   type GaugeMetricData,
+  type HistogramMetricData,
   type MetricCollectOptions,
   type MetricData,
   type MetricProducer,
@@ -266,6 +267,8 @@ export interface SnapshotProducerOptions {
  */
 export class SnapshotProducer implements MetricProducer {
   private readonly counters = new Map<string, CounterState>();
+  /** Per-bucket counts and sum of each histogram series at its last export (for delta). */
+  private readonly histogramTotals = new Map<string, { counts: readonly number[]; sum: number }>();
   private round = 0;
   private lastCollectAt: number;
   private failing = false;
@@ -346,10 +349,16 @@ export class SnapshotProducer implements MetricProducer {
       if (!samples) continue;
       if (def.type === 'gauge') out.push(this.gauge(def.otelName, def.help, def.unit, values(samples), now));
       else if (def.type === 'counter') out.push(this.counter(def, values(samples), counterTemporality, now));
-      else out.push(...this.gaugeHistogram(def, histograms(samples), now));
+      else if (def.type === 'histogram') {
+        const temporality = this.opts.temporality(InstrumentType.HISTOGRAM);
+        out.push(this.histogram(def, histograms(samples), temporality, now));
+      } else out.push(...this.gaugeHistogram(def, histograms(samples), now));
     }
     for (const [key, state] of this.counters) {
-      if (this.round - state.round >= FORGET_AFTER_ROUNDS) this.counters.delete(key);
+      if (this.round - state.round >= FORGET_AFTER_ROUNDS) {
+        this.counters.delete(key);
+        this.histogramTotals.delete(key);
+      }
     }
     this.lastCollectAt = now;
     return out;
@@ -372,25 +381,42 @@ export class SnapshotProducer implements MetricProducer {
     };
   }
 
+  /**
+   * The times of one point of a cumulative series (a counter or a histogram, keyed by `key`), and
+   * the total it had at the previous export when the series continues (for delta temporality).
+   * A total below the last one is a new series under the same attributes (a reset).
+   */
+  private cumulativePoint(
+    key: string,
+    total: number,
+    temporality: AggregationTemporality,
+    now: number,
+  ): { startTime: HrTime; endTime: HrTime; previous: CounterState | undefined } {
+    const delta = temporality === AggregationTemporality.DELTA;
+    const previous = this.counters.get(key);
+    const continues = previous !== undefined && total >= previous.total;
+    const start = continues ? previous.start : this.lastCollectAt;
+    this.counters.set(key, { start, total, at: now, round: this.round });
+    return {
+      startTime: hrTime(delta ? (continues ? previous.at : this.lastCollectAt) : start),
+      endTime: hrTime(now),
+      previous: delta && continues ? previous : undefined,
+    };
+  }
+
   private counter(
     def: MetricDef,
     points: readonly { attributes: Attributes; value: number }[],
     temporality: AggregationTemporality,
     now: number,
   ): SumMetricData {
-    const delta = temporality === AggregationTemporality.DELTA;
     const dataPoints = points.map(({ attributes, value }) => {
-      const key = seriesKey(def.otelName, attributes);
-      const previous = this.counters.get(key);
-      // A total below the last one is a new series under the same attributes (a reset).
-      const continues = previous !== undefined && value >= previous.total;
-      const start = continues ? previous.start : this.lastCollectAt;
-      this.counters.set(key, { start, total: value, at: now, round: this.round });
+      const p = this.cumulativePoint(seriesKey(def.otelName, attributes), value, temporality, now);
       return {
-        startTime: hrTime(delta ? (continues ? previous.at : this.lastCollectAt) : start),
-        endTime: hrTime(now),
+        startTime: p.startTime,
+        endTime: p.endTime,
         attributes,
-        value: delta && continues ? value - previous.total : value,
+        value: p.previous ? value - p.previous.total : value,
       };
     });
     return {
@@ -398,6 +424,46 @@ export class SnapshotProducer implements MetricProducer {
       aggregationTemporality: temporality,
       dataPointType: DataPointType.SUM,
       isMonotonic: true,
+      dataPoints,
+    };
+  }
+
+  /**
+   * A cumulative histogram (finished connections' lifetimes) as an OTLP explicit-bucket histogram:
+   * per-bucket counts (not cumulative) with the catalogue's bounds. Under delta temporality each
+   * bucket, the count and the sum go out as their increase since the previous export.
+   */
+  private histogram(
+    def: MetricDef,
+    samples: readonly HistogramSample[],
+    temporality: AggregationTemporality,
+    now: number,
+  ): HistogramMetricData {
+    const boundaries = [...(def.buckets ?? [])];
+    const dataPoints = samples.map((s) => {
+      const attributes = attributesOf(s.labels);
+      const key = seriesKey(def.otelName, attributes);
+      const cumulative = [...boundaries.map((_, i) => s.bucketCounts[i] ?? 0), s.count];
+      const counts = cumulative.map((c, i) => c - (i > 0 ? (cumulative[i - 1] ?? 0) : 0));
+      const p = this.cumulativePoint(key, s.count, temporality, now);
+      const last = this.histogramTotals.get(key);
+      this.histogramTotals.set(key, { counts, sum: s.sum });
+      const base = p.previous && last ? last : undefined;
+      return {
+        startTime: p.startTime,
+        endTime: p.endTime,
+        attributes,
+        value: {
+          buckets: { boundaries, counts: counts.map((c, i) => c - (base?.counts[i] ?? 0)) },
+          count: s.count - (p.previous?.total ?? 0),
+          sum: s.sum - (base?.sum ?? 0),
+        },
+      };
+    });
+    return {
+      descriptor: { name: def.otelName, description: def.help, unit: def.unit, valueType: ValueType.DOUBLE },
+      aggregationTemporality: temporality,
+      dataPointType: DataPointType.HISTOGRAM,
       dataPoints,
     };
   }

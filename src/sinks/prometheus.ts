@@ -14,6 +14,10 @@
 // `_bucket`, `_gcount`, `_gsum`); prom-client has no metric class for it, so that family is written
 // here by formatGaugeHistogram. The 0.0.4 text format has no such type: the same three series go
 // out as three prom-client gauges, so both formats yield the same series names in Prometheus.
+//
+// The lifetime of finished connections is a cumulative histogram whose bucket counts arrive as
+// totals from the events reader. prom-client's Histogram only takes single observations, so that
+// family is written here too (formatHistogram), in the layout both formats share.
 
 import {
   Counter,
@@ -89,7 +93,7 @@ class FormatRegistry {
         const name = format === 'openmetrics' ? def.name.replace(/_total$/, '') : def.name;
         new Counter({ name, help: def.help, labelNames: def.labels, registers, collect: fillCounter(def) });
         this.names.set(def, [name]);
-      } else if (format === 'prometheus') {
+      } else if (def.type === 'gaugehistogram' && format === 'prometheus') {
         // A gauge histogram in 0.0.4: three gauge families with the gaugehistogram's series names.
         const series = gaugeHistogramSeries(def);
         new Gauge({
@@ -115,7 +119,8 @@ class FormatRegistry {
         });
         this.names.set(def, [series.bucket, series.gcount, series.gsum]);
       }
-      // OpenMetrics gauge histograms are written by formatGaugeHistogram: no registry entry.
+      // OpenMetrics gauge histograms (formatGaugeHistogram) and cumulative histograms
+      // (formatHistogram) are written here: no registry entry.
     }
 
     function fill(def: MetricDef) {
@@ -184,6 +189,28 @@ export function formatGaugeHistogram(def: MetricDef, samples: readonly Histogram
   return lines.join('\n');
 }
 
+/** HELP text escaping: 0.0.4 escapes backslash and newline, OpenMetrics also the double quote. */
+function escapeHelp(text: string, format: ExpositionFormat): string {
+  return format === 'openmetrics' ? escapeOm(text) : text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** A cumulative `histogram` family: `_bucket` by `le`, `_count`, `_sum` per label set. */
+export function formatHistogram(
+  def: MetricDef,
+  samples: readonly HistogramSample[],
+  format: ExpositionFormat,
+): string {
+  const lines = [`# HELP ${def.name} ${escapeHelp(def.help, format)}`, `# TYPE ${def.name} histogram`];
+  for (const s of samples) {
+    for (const b of buckets(def, s)) {
+      lines.push(`${def.name}_bucket${labelSet({ ...s.labels, le: b.le })} ${formatNumber(b.value)}`);
+    }
+    lines.push(`${def.name}_count${labelSet({ ...s.labels })} ${formatNumber(s.count)}`);
+    lines.push(`${def.name}_sum${labelSet({ ...s.labels })} ${formatNumber(s.sum)}`);
+  }
+  return lines.join('\n');
+}
+
 /**
  * The Prometheus sink: one registry per format, built once. Renders run one at a time (each sets
  * the snapshot the metric objects' collect() reads), so concurrent renders of different snapshots
@@ -225,6 +252,8 @@ export class PrometheusSink {
         if (!samples) continue;
         if (def.type === 'gaugehistogram' && format === 'openmetrics') {
           families.push(formatGaugeHistogram(def, histogramsOf(samples)));
+        } else if (def.type === 'histogram') {
+          families.push(formatHistogram(def, histogramsOf(samples), format));
         } else {
           families.push(...(await registry.families(def)));
         }

@@ -15,7 +15,7 @@ const names = COLLECTORS.map((c) => c.name);
 
 describe('the registry', () => {
   it('lists each collector once, with the names the exporter has always had', () => {
-    expect(names).toEqual(['table', 'cpu_stats', 'expect_stats', 'sysctl', 'flows', 'netns']);
+    expect(names).toEqual(['table', 'cpu_stats', 'expect_stats', 'sysctl', 'flows', 'netns', 'events']);
     expect(new Set(names).size).toBe(names.length);
   });
 

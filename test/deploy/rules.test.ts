@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parser } from '@prometheus-io/lezer-promql';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { CATALOG, GAUGE_HISTOGRAM_SUFFIXES } from '../../src/metrics/catalog.js';
+import { CATALOG, metricOfSeries } from '../../src/metrics/catalog.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PROM_DIR = path.join(ROOT, 'deploy/prometheus');
@@ -212,12 +212,9 @@ function parsePromQL(expr: string): ParsedExpr {
 
 const CATALOG_BY_NAME = new Map(CATALOG.map((m) => [m.name, m]));
 
-/** A raw metric name is in the catalogue, directly or as a gauge histogram's _bucket/_gcount/_gsum. */
+/** A raw metric name is in the catalogue, directly or as a (gauge) histogram's series. */
 function inCatalog(name: string): boolean {
-  if (CATALOG_BY_NAME.has(name)) return true;
-  const suffix = GAUGE_HISTOGRAM_SUFFIXES.find((s) => name.endsWith(s));
-  if (!suffix) return false;
-  return CATALOG_BY_NAME.get(name.slice(0, -suffix.length))?.type === 'gaugehistogram';
+  return metricOfSeries(name, CATALOG_BY_NAME) !== undefined;
 }
 
 // ---- the checker --------------------------------------------------------------------------
@@ -463,7 +460,9 @@ describe('rules file conventions', () => {
     expect(alerts.map((a) => a.name).sort()).toEqual(
       [
         'ConntrackCollectorFailing',
+        'ConntrackConnectionRateSpike',
         'ConntrackDroppingPackets',
+        'ConntrackEventsOverrunning',
         'ConntrackInsertFailedSpike',
         'ConntrackPodHoldsTableShare',
         'ConntrackTableFillPredicted',
@@ -629,6 +628,8 @@ const ALTERNATES: Readonly<Record<string, string>> = {
   tableFullRatio: '0.9',
   insertFailedSpikeFactor: '3',
   insertFailedSpikeMinRate: '0.5',
+  connectionRateSpikeFactor: '3',
+  connectionRateSpikeMinRate: '200',
   fillPredictionHorizonSeconds: '7200',
   fillPredictionMinRatio: '0.4',
   podTableShareRatio: '0.5',
@@ -643,6 +644,8 @@ const MUTATIONS: Readonly<Record<string, string>> = {
   tableFullRatio: '0.98',
   insertFailedSpikeFactor: '1.5',
   insertFailedSpikeMinRate: '0.01',
+  connectionRateSpikeFactor: '1.5',
+  connectionRateSpikeMinRate: '10',
   fillPredictionHorizonSeconds: '3600',
   fillPredictionMinRatio: '0.01',
   podTableShareRatio: '0.40',

@@ -112,9 +112,23 @@ describe('a real Prometheus scraping the exporter with our rules', () => {
     await ns.exec('ping', ['-c', '1', '127.0.0.1']);
     exporter = await startExporter(ns, EXPORTER_PORT, {
       CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: '1',
-      // Every collector, the opt-in netns one included, so every dashboard panel has data.
-      CONNTRACK_EXPORTER_COLLECTORS: 'table,cpu_stats,expect_stats,sysctl,flows,netns',
+      // Every collector, the opt-in netns and events ones included, so every dashboard panel has data.
+      CONNTRACK_EXPORTER_COLLECTORS: 'table,cpu_stats,expect_stats,sysctl,flows,netns,events',
     });
+    // Connections that start and end while the events collector listens (deleting them sends
+    // DESTROY at once), so the lifetime and finished-bytes panels have data.
+    await waitFor(
+      'the event reader',
+      async () =>
+        (await ns.exec('curl', ['-sf', `http://${INSTANCE}/metrics`])).stdout.includes(
+          'conntrack_events_receive_buffer_bytes',
+        ) || undefined,
+      15_000,
+    );
+    (await startTraffic(ns, { udp: { count: 3, port: 24000, payload: 50 } })).kill('SIGKILL');
+    for (const port of [24000, 24001, 24002]) {
+      await ns.exec('conntrack', ['-D', '-p', 'udp', '--dport', String(port)]);
+    }
 
     const generated = await testRules(FOR);
     // Every alert has a `for:` and every one was shortened; nothing else in the file was touched.
@@ -139,6 +153,7 @@ describe('a real Prometheus scraping the exporter with our rules', () => {
           p().query(`count_over_time(conntrack_entries${SEL}[1m]) >= 4`),
           p().query(`conntrack_flows${SEL}`),
           p().query(`conntrack_flow_age_seconds_bucket${SEL}`),
+          p().query(`conntrack_connection_lifetime_seconds_bucket${SEL}`),
           ...records.map((r) => p().query(`${r}${SEL}`)),
         ]);
         return ready.every((r) => r.length > 0) ? true : undefined;

@@ -19,10 +19,12 @@ import { loadConfig, type Config, type OtlpConfig } from '../../src/config/confi
 import {
   CATALOG,
   FLOW_AGE_BUCKETS,
+  LIFETIME_BUCKETS,
   OTEL_ATTRIBUTE,
   OTEL_PREFIX,
   buildInfo,
   collectorSuccess,
+  connectionLifetime,
   cpuStats,
   entries,
   entriesLimit,
@@ -306,6 +308,47 @@ describe('OTLP pipeline (real MeterProvider and reader, in-memory exporter)', ()
     expect(byAttributes(metric(got, names.sum))).toEqual(new Map([[key(tcp), 9000.5]]));
     // Nothing cumulative that could go down: no OTLP histogram at all.
     expect(got.filter((m) => m.dataPointType === DataPointType.HISTOGRAM)).toEqual([]);
+  });
+
+  it('sends the connection lifetime as an explicit-bucket histogram, cumulative or delta', async () => {
+    // 2 connections lived <= 0.5 s, 3 more <= 30 s (cumulative le-counts, as the collector keeps them).
+    let grown = 0;
+    const lifetime = (): Sample => ({
+      kind: 'histogram',
+      metric: connectionLifetime,
+      labels: { protocol: 'udp' },
+      bucketCounts: LIFETIME_BUCKETS.map((le) => (le < 0.5 ? 0 : le < 30 ? 2 : 5 + grown)),
+      count: 5 + grown,
+      sum: 61 + 30 * grown,
+    });
+    const udp = { 'network.transport': 'udp' };
+    const countsOf = (m: MetricData | undefined) =>
+      m?.dataPointType === DataPointType.HISTOGRAM ? m.dataPoints.map((p) => p.value) : [];
+    const perBucket = (first: number, second: number) =>
+      [...LIFETIME_BUCKETS, Infinity].map((le) => (le === 0.5 ? first : le === 30 ? second : 0));
+
+    for (const temporality of [AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA]) {
+      grown = 0;
+      const { exporter, pipeline } = start(new FakeSource(() => [lifetime()]), temporality);
+      await pipeline.forceFlush();
+      grown = 1; // one more connection of 30 s
+      await pipeline.forceFlush();
+      const [first, second] = [metricsOf(exporter, 0), metricsOf(exporter, 1)];
+      const m = metric(first, connectionLifetime.otelName);
+      expect(m?.dataPointType).toBe(DataPointType.HISTOGRAM);
+      expect(m?.aggregationTemporality).toBe(temporality);
+      expect(m?.descriptor.unit).toBe('s');
+      expect(m?.dataPoints[0]?.attributes).toEqual(udp);
+      expect(countsOf(m)).toEqual([
+        { buckets: { boundaries: [...LIFETIME_BUCKETS], counts: perBucket(2, 3) }, count: 5, sum: 61 },
+      ]);
+      expect(countsOf(metric(second, connectionLifetime.otelName))).toEqual(
+        temporality === AggregationTemporality.DELTA
+          ? [{ buckets: { boundaries: [...LIFETIME_BUCKETS], counts: perBucket(0, 1) }, count: 1, sum: 30 }]
+          : [{ buckets: { boundaries: [...LIFETIME_BUCKETS], counts: perBucket(2, 4) }, count: 6, sum: 91 }],
+      );
+      await pipeline.shutdown(1000);
+    }
   });
 
   it('takes one snapshot per export', async () => {

@@ -9,6 +9,8 @@ import { sample, type HistogramSample, type Sample, type Snapshot } from '../../
 import {
   CATALOG,
   FLOW_AGE_BUCKETS,
+  LIFETIME_BUCKETS,
+  connectionLifetime,
   cpuStats,
   entries,
   entriesLimit,
@@ -26,13 +28,14 @@ import {
 function everyMetric(): Sample[] {
   return CATALOG.map((metric, i): Sample => {
     const labels = Object.fromEntries(metric.labels.map((l) => [l, `${l}-value`]));
-    if (metric.type === 'gaugehistogram') {
+    if (metric.type === 'gaugehistogram' || metric.type === 'histogram') {
+      const bounds = metric.buckets ?? [];
       return {
         kind: 'histogram',
         metric,
         labels,
-        bucketCounts: FLOW_AGE_BUCKETS.map((_, b) => b + 1),
-        count: FLOW_AGE_BUCKETS.length + 2,
+        bucketCounts: bounds.map((_, b) => b + 1),
+        count: bounds.length + 2,
         sum: 1234.5,
       };
     }
@@ -98,6 +101,32 @@ describe('PrometheusSink, text format 0.0.4', () => {
     });
   });
 
+  it('renders the lifetime of finished connections as a cumulative histogram in both formats', async () => {
+    const lifetime = (protocol: string, count: number, sum: number): HistogramSample => ({
+      kind: 'histogram',
+      metric: connectionLifetime,
+      labels: { protocol },
+      bucketCounts: LIFETIME_BUCKETS.map((le) => (le >= 30 ? count : 0)),
+      count,
+      sum,
+    });
+    for (const format of [false, true]) {
+      const text = await renderPrometheus(snapshot([lifetime('udp', 4, 100)]), format);
+      expect(text).toContain('# TYPE conntrack_connection_lifetime_seconds histogram\n');
+      const lines = sampleLines(text);
+      expect(lines).toContain('conntrack_connection_lifetime_seconds_bucket{protocol="udp",le="10"} 0');
+      expect(lines).toContain('conntrack_connection_lifetime_seconds_bucket{protocol="udp",le="30"} 4');
+      expect(lines).toContain('conntrack_connection_lifetime_seconds_bucket{protocol="udp",le="+Inf"} 4');
+      expect(lines).toContain('conntrack_connection_lifetime_seconds_count{protocol="udp"} 4');
+      expect(lines).toContain('conntrack_connection_lifetime_seconds_sum{protocol="udp"} 100');
+      expect(lines).toHaveLength(LIFETIME_BUCKETS.length + 1 + 2);
+    }
+    expect(promtool(await renderPrometheus(snapshot([lifetime('udp', 4, 100)]), false))).toEqual({
+      status: 0,
+      problems: [],
+    });
+  });
+
   it('renders the flow-age distribution as gauges named like the OpenMetrics gauge histogram', async () => {
     const text = await renderPrometheus(snapshot([age('tcp', 3, 9), age('udp', 1, 70)]), false);
     expect(text).toContain('# TYPE conntrack_flow_age_seconds_bucket gauge\n');
@@ -133,7 +162,8 @@ describe('PrometheusSink, OpenMetrics 1.0', () => {
       expect(text).toContain(`# TYPE ${family} ${m.type}\n`);
     }
     expect(text.endsWith('\n# EOF\n')).toBe(true);
-    expect(text).not.toContain('_created');
+    // No `_created` series (prom-client can add them); `conntrack_connections_created_total` is ours.
+    expect(text).not.toMatch(/^\w+_created(\{| )/m);
   });
 
   it('names counter families without _total and their samples with it', async () => {

@@ -6,7 +6,7 @@
 // feed it broken dashboards and assert each rule fires: a lint that cannot fail proves nothing.
 
 import { parser } from '@prometheus-io/lezer-promql';
-import { GAUGE_HISTOGRAM_SUFFIXES, type MetricDef } from '../../src/metrics/catalog.js';
+import { metricOfSeries, type MetricDef, type SeriesSuffix } from '../../src/metrics/catalog.js';
 
 /** Lezer's syntax node type, taken from the parser so we need no direct @lezer/common dependency. */
 type SyntaxNode = ReturnType<typeof parser.parse>['topNode'];
@@ -231,8 +231,8 @@ interface Selector {
   /** Name as written (with `_bucket` etc.). */
   readonly name: string | undefined;
   readonly metric: MetricDef | undefined;
-  /** The gauge histogram series suffix, when the name is `<gaugehistogram>_bucket|_gcount|_gsum`. */
-  readonly suffix: '' | (typeof GAUGE_HISTOGRAM_SUFFIXES)[number];
+  /** The (gauge) histogram series suffix, when the name is `<histogram>_bucket|_count|_sum` or `<gaugehistogram>_bucket|_gcount|_gsum`. */
+  readonly suffix: SeriesSuffix;
   readonly matchers: readonly { label: string; op: string; value: string }[];
 }
 
@@ -266,15 +266,7 @@ function resolveMetric(
   name: string,
   catalog: ReadonlyMap<string, MetricDef>,
 ): Pick<Selector, 'metric' | 'suffix'> {
-  const exact = catalog.get(name);
-  if (exact !== undefined) return { metric: exact, suffix: '' };
-  for (const suffix of GAUGE_HISTOGRAM_SUFFIXES) {
-    if (!name.endsWith(suffix)) continue;
-    const base = catalog.get(name.slice(0, -suffix.length));
-    // Only gauge histograms have these series; `conntrack_entries_gcount` must not resolve to a gauge.
-    if (base?.type === 'gaugehistogram') return { metric: base, suffix };
-  }
-  return { metric: undefined, suffix: '' };
+  return metricOfSeries(name, catalog) ?? { metric: undefined, suffix: '' };
 }
 
 function readSelector(node: SyntaxNode, text: string, catalog: ReadonlyMap<string, MetricDef>): Selector {
@@ -389,7 +381,7 @@ export function lintExpr(raw: string, ctx: ExprContext): ExprResult {
         const sel = selectors.find(
           (s) => vector !== undefined && s.node.from === vector.from && s.node.to === vector.to,
         );
-        if (sel?.metric !== undefined && sel.metric.type !== 'counter') {
+        if (sel?.metric !== undefined && sel.metric.type !== 'counter' && sel.metric.type !== 'histogram') {
           add(
             'target-rate-counter',
             `${fn}() over ${sel.name}, a ${sel.metric.type} in the catalogue: use its value directly`,

@@ -135,16 +135,17 @@ export class Netns {
 }
 
 const MAX_PATH = '/proc/sys/net/netfilter/nf_conntrack_max';
+const RMEM_MAX_PATH = '/proc/sys/net/core/rmem_max';
 
 /**
- * Runs `fn` with the machine-global nf_conntrack_max lowered, restoring it afterwards whatever
- * happens (exception, or the process being interrupted).
+ * Runs `fn` with a machine-global sysctl (a /proc/sys path) set to `value`, restoring it
+ * afterwards whatever happens (exception, or the process being interrupted).
  */
-export async function withConntrackMax<T>(max: number, fn: () => Promise<T>): Promise<T> {
-  const { readFile, writeFile } = await import('node:fs/promises');
+export async function withGlobalSysctl<T>(path: string, value: number, fn: () => Promise<T>): Promise<T> {
+  const { writeFile } = await import('node:fs/promises');
   const { writeFileSync } = await import('node:fs');
-  const original = (await readFile(MAX_PATH, 'utf8')).trim();
-  const restore = (): void => writeFileSync(MAX_PATH, `${original}\n`);
+  const original = (await readFile(path, 'utf8')).trim();
+  const restore = (): void => writeFileSync(path, `${original}\n`);
   const onSignal = (): void => {
     restore();
     process.exit(130);
@@ -153,7 +154,7 @@ export async function withConntrackMax<T>(max: number, fn: () => Promise<T>): Pr
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await writeFile(MAX_PATH, `${max}\n`);
+    await writeFile(path, `${value}\n`);
     return await fn();
   } finally {
     restore();
@@ -161,6 +162,16 @@ export async function withConntrackMax<T>(max: number, fn: () => Promise<T>): Pr
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** Runs `fn` with the machine-global nf_conntrack_max set to `max`, restored afterwards. */
+export function withConntrackMax<T>(max: number, fn: () => Promise<T>): Promise<T> {
+  return withGlobalSysctl(MAX_PATH, max, fn);
+}
+
+/** Runs `fn` with the machine-global net.core.rmem_max (the SO_RCVBUF cap) set, restored afterwards. */
+export function withRmemMax<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
+  return withGlobalSysctl(RMEM_MAX_PATH, bytes, fn);
 }
 
 /** Whether `child` is running the program `comm` (e.g. once `ip netns exec … sleep` has exec'd). */

@@ -17,6 +17,41 @@ export interface TrafficPlan {
   readonly tcpHold?: { count: number; port: number; host?: string; bytes?: number; connectPort?: number };
   /** `count` TCP connections opened and closed by the client: TIME_WAIT flows. */
   readonly tcpClose?: { count: number; port: number; host?: string };
+  /**
+   * `count` distinct unreplied UDP flows from one socket, to 127.<net>.<k>.1 port 1024 + (i mod
+   * 64000): more flows than one address has ports. Paced at `rate` flows per second, or as fast
+   * as one process can send when `rate` is absent.
+   */
+  readonly udpFlows?: { count: number; net: number; rate?: number };
+}
+
+const PORTS_PER_HOST = 64000;
+
+async function udpFlows(plan: NonNullable<TrafficPlan['udpFlows']>): Promise<void> {
+  const sock = createSocket('udp4');
+  const payload = Buffer.alloc(8, 0x63);
+  const target = (i: number): [number, string] => [
+    1024 + (i % PORTS_PER_HOST),
+    `127.${plan.net}.${Math.floor(i / PORTS_PER_HOST)}.1`,
+  ];
+  const started = Date.now();
+  for (let i = 0; i < plan.count;) {
+    // Unpaced: keep up to 1024 sends queued in libuv, then wait for the last one to leave.
+    const batch = plan.rate ? Math.max(1, Math.round(plan.rate / 100)) : 1024;
+    const end = Math.min(plan.count, i + batch);
+    await new Promise<void>((resolve) => {
+      for (; i < end; i++) {
+        const [port, host] = target(i);
+        sock.send(payload, port, host, i === end - 1 ? () => resolve() : undefined);
+      }
+    });
+    if (plan.rate) {
+      const due = started + (i / plan.rate) * 1000;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+  sock.close();
 }
 
 async function udp(plan: NonNullable<TrafficPlan['udp']>): Promise<void> {
@@ -112,6 +147,7 @@ async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2] ?? '{}') as TrafficPlan;
   const held: Socket[] = [];
   if (plan.udp) await udp(plan.udp);
+  if (plan.udpFlows) await udpFlows(plan.udpFlows);
   if (plan.udpReply) await udpReply(plan.udpReply);
   if (plan.tcpClose) {
     const host = plan.tcpClose.host ?? '127.0.0.1';

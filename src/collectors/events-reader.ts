@@ -1,0 +1,122 @@
+// Layer: collectors. The event reader: a child process of the exporter that owns the ctnetlink
+// event socket, decodes each NEW/DESTROY event with the flow decoder, tallies them, and sends the
+// exporter deltas a few times a second over the IPC channel (a heartbeat when idle). It is a
+// separate process because the `netlink` addon aborts the process on some receive-buffer
+// overruns (see src/netlink/multicast.ts): then only this process dies, and the exporter counts
+// the overrun and starts a new one. Run by events.ts; never imported by the exporter itself.
+
+import { EVENT_GROUPS, decodeEvent } from '../conntrack/events.js';
+import { NETLINK_NETFILTER } from '../conntrack/constants.js';
+import { FlowFields, familyName, formatAddress, protocolName } from '../conntrack/flow.js';
+import { MulticastListener } from '../netlink/multicast.js';
+import { EventTally, type ConnectionEvent, type TallyDelta } from './events-tally.js';
+
+export interface ReaderConfig {
+  /** SO_RCVBUF request in bytes. */
+  readonly receiveBufferBytes: number;
+  /** Send every event's addresses too (for a per-event hook in the exporter). */
+  readonly forward: boolean;
+}
+
+export type ToReader = { readonly kind: 'forward'; readonly on: boolean };
+
+export type FromReader =
+  | { readonly kind: 'ready'; readonly receiveBufferBytes: number }
+  | {
+      readonly kind: 'tick';
+      readonly delta?: TallyDelta;
+      readonly overruns: number;
+      readonly malformed: number;
+      readonly events?: readonly ConnectionEvent[];
+    }
+  | { readonly kind: 'error'; readonly code: string; readonly message: string };
+
+/** Deltas go out this often while events arrive; an idle reader still sends a heartbeat every HEARTBEAT_MS. */
+export const FLUSH_MS = 100;
+export const HEARTBEAT_MS = 1000;
+
+function send(msg: FromReader, then?: () => void): void {
+  if (process.send) process.send(msg, undefined, {}, () => then?.());
+  else then?.();
+}
+
+/** Reports a fatal error and exits once the exporter has it (exit right away would drop it). */
+function fail(code: string, message: string): void {
+  send({ kind: 'error', code, message }, () => process.exit(1));
+  setTimeout(() => process.exit(1), 1000).unref();
+}
+
+function run(config: ReaderConfig): void {
+  const tally = new EventTally();
+  const fields = new FlowFields();
+  let forward = config.forward;
+  let events: ConnectionEvent[] = [];
+  let overruns = 0;
+  let malformed = 0;
+  let lastSent = Date.now();
+
+  const listener = new MulticastListener({
+    protocol: NETLINK_NETFILTER,
+    groups: EVENT_GROUPS,
+    receiveBufferBytes: config.receiveBufferBytes,
+    onMessage: (msg) => {
+      const kind = decodeEvent(msg, fields);
+      tally.add(kind, fields);
+      if (forward && kind !== 'update') {
+        events.push({
+          kind,
+          family: familyName(fields.family),
+          protocol: protocolName(fields.orig.proto),
+          origSrc: formatAddress(fields.orig.src),
+          origDst: formatAddress(fields.orig.dst),
+          replySrc: formatAddress(fields.reply.src),
+        });
+      }
+    },
+    onOverrun: () => (overruns += 1),
+    onMalformed: () => (malformed += 1),
+    onError: (err) => {
+      flush(true);
+      fail(err.code, err.message);
+    },
+  });
+
+  function flush(force: boolean): void {
+    const delta = tally.takeDelta();
+    const now = Date.now();
+    if (!delta && overruns === 0 && malformed === 0 && events.length === 0) {
+      if (!force && now - lastSent < HEARTBEAT_MS) return;
+    }
+    const msg: FromReader = {
+      kind: 'tick',
+      overruns,
+      malformed,
+      ...(delta ? { delta } : {}),
+      ...(events.length > 0 ? { events } : {}),
+    };
+    overruns = malformed = 0;
+    events = [];
+    lastSent = now;
+    send(msg);
+  }
+
+  send({ kind: 'ready', receiveBufferBytes: listener.receiveBufferBytes });
+  setInterval(() => flush(false), FLUSH_MS);
+  process.on('message', (msg: ToReader) => {
+    if (msg.kind === 'forward') forward = msg.on;
+  });
+  // The exporter went away: nothing would read our counts.
+  process.on('disconnect', () => {
+    listener.close();
+    process.exit(0);
+  });
+}
+
+if (process.argv[2] === '--events-reader' && process.send) {
+  try {
+    run(JSON.parse(process.argv[3] ?? '{}') as ReaderConfig);
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    fail(e.code ?? 'ERR_EVENTS_READER', e.message ?? String(err));
+  }
+}

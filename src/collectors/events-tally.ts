@@ -1,0 +1,197 @@
+// Layer: collectors. Counting connection events: NEW and DESTROY by family and protocol, the
+// lifetime (stop - start) of finished connections and their final byte/packet counters. The
+// reader process tallies into deltas (plain JSON, sent to the exporter a few times a second); the
+// exporter merges them into totals that only ever grow, so every series is a true counter.
+// Knows nothing of sockets or processes.
+
+import type { FlowFields } from '../conntrack/flow.js';
+import { familyName, protocolName } from '../conntrack/flow.js';
+import type { EventKind } from '../conntrack/events.js';
+import {
+  connectionLifetime,
+  connectionsCreated,
+  connectionsDestroyed,
+  finishedBytes,
+  finishedPackets,
+  LIFETIME_BUCKETS,
+} from '../metrics/catalog.js';
+import { sample, type HistogramSample, type Sample } from '../metrics/sample.js';
+
+/** Counts since the last delta. Keys: `${family}:${proto}` (numbers) or `${proto}`. */
+export interface TallyDelta {
+  readonly created: Record<string, number>;
+  readonly destroyed: Record<string, number>;
+  /** Per protocol: per-bucket counts (not cumulative; the last slot is above the top bound) and the sum. */
+  readonly lifetime: Record<string, { readonly counts: number[]; sum: number }>;
+  /** Per protocol: [original bytes, reply bytes, original packets, reply packets]. */
+  readonly finished: Record<string, [number, number, number, number]>;
+}
+
+/** One event as the per-event hook sees it (e.g. to attribute connections to pods). */
+export interface ConnectionEvent {
+  readonly kind: 'new' | 'destroy';
+  readonly family: 'ipv4' | 'ipv6';
+  readonly protocol: string;
+  /** The original tuple's addresses and the reply's source (the DNAT backend), as text. */
+  readonly origSrc: string;
+  readonly origDst: string;
+  readonly replySrc: string;
+}
+
+function emptyDelta(): TallyDelta {
+  return { created: {}, destroyed: {}, lifetime: {}, finished: {} };
+}
+
+/** Index of the first bucket whose upper bound holds `seconds` (LIFETIME_BUCKETS.length: above all). */
+export function bucketIndex(seconds: number, bounds: readonly number[] = LIFETIME_BUCKETS): number {
+  let lo = 0;
+  let hi = bounds.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (seconds <= (bounds[mid] as number)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** Tallies decoded events into a delta; takeDelta() hands it over and starts a new one. */
+export class EventTally {
+  private delta = emptyDelta();
+  private dirty = false;
+
+  /** Counts one decoded event; UPDATE events are not counted (the reader never joins their group). */
+  add(kind: EventKind, f: FlowFields): void {
+    if (kind === 'update') return;
+    const d = this.delta;
+    this.dirty = true;
+    const key = `${f.family}:${f.orig.proto}`;
+    if (kind === 'new') {
+      d.created[key] = (d.created[key] ?? 0) + 1;
+      return;
+    }
+    d.destroyed[key] = (d.destroyed[key] ?? 0) + 1;
+    const proto = String(f.orig.proto);
+    if (f.startNs >= 0 && f.stopNs >= f.startNs) {
+      const seconds = (f.stopNs - f.startNs) / 1e9;
+      const h = (d.lifetime[proto] ??= {
+        counts: new Array<number>(LIFETIME_BUCKETS.length + 1).fill(0),
+        sum: 0,
+      });
+      const i = bucketIndex(seconds);
+      h.counts[i] = (h.counts[i] ?? 0) + 1;
+      h.sum += seconds;
+    }
+    if (f.origBytes >= 0 || f.replyBytes >= 0) {
+      const c = (d.finished[proto] ??= [0, 0, 0, 0]);
+      c[0] += Math.max(f.origBytes, 0);
+      c[1] += Math.max(f.replyBytes, 0);
+      c[2] += Math.max(f.origPackets, 0);
+      c[3] += Math.max(f.replyPackets, 0);
+    }
+  }
+
+  /** The counts since the last call, or undefined when nothing was counted. */
+  takeDelta(): TallyDelta | undefined {
+    if (!this.dirty) return undefined;
+    const d = this.delta;
+    this.delta = emptyDelta();
+    this.dirty = false;
+    return d;
+  }
+}
+
+interface Histogram {
+  readonly counts: number[];
+  sum: number;
+  count: number;
+}
+
+const DIRECTIONS = ['original', 'reply'] as const;
+
+/**
+ * The exporter's running totals. Series for the common protocols start at 0 so that rate() sees
+ * the first connection; others appear with their first event. Lifetimes and finished counters
+ * appear only once a DESTROY carried them (absent while nf_conntrack_timestamp/acct are off).
+ */
+export class EventTotals {
+  private readonly created = new Map<string, number>();
+  private readonly destroyed = new Map<string, number>();
+  private readonly lifetime = new Map<string, Histogram>();
+  private readonly finished = new Map<string, [number, number, number, number]>();
+
+  constructor() {
+    for (const key of ['2:6', '2:17', '2:1', '10:6', '10:17', '10:58']) {
+      this.created.set(key, 0);
+      this.destroyed.set(key, 0);
+    }
+  }
+
+  merge(delta: TallyDelta): void {
+    for (const [key, n] of Object.entries(delta.created))
+      this.created.set(key, (this.created.get(key) ?? 0) + n);
+    for (const [key, n] of Object.entries(delta.destroyed))
+      this.destroyed.set(key, (this.destroyed.get(key) ?? 0) + n);
+    for (const [proto, h] of Object.entries(delta.lifetime)) {
+      const total = this.lifetime.get(proto) ?? {
+        counts: new Array<number>(LIFETIME_BUCKETS.length + 1).fill(0),
+        sum: 0,
+        count: 0,
+      };
+      this.lifetime.set(proto, total);
+      h.counts.forEach((n, i) => {
+        if (i < total.counts.length) total.counts[i] = (total.counts[i] ?? 0) + n;
+        total.count += n;
+      });
+      total.sum += h.sum;
+    }
+    for (const [proto, c] of Object.entries(delta.finished)) {
+      const total = this.finished.get(proto) ?? [0, 0, 0, 0];
+      for (let i = 0; i < 4; i++) total[i] = (total[i] as number) + (c[i] as number);
+      this.finished.set(proto, total);
+    }
+  }
+
+  /** Totals so far: `created`/`destroyed` by family and protocol name (for tests and logs). */
+  count(which: 'created' | 'destroyed', family: string, protocol: string): number {
+    let n = 0;
+    for (const [key, value] of this[which]) {
+      const [fam, proto] = key.split(':').map(Number) as [number, number];
+      if (familyName(fam) === family && protocolName(proto) === protocol) n += value;
+    }
+    return n;
+  }
+
+  samples(): Sample[] {
+    const out: Sample[] = [];
+    for (const [metric, map] of [
+      [connectionsCreated, this.created],
+      [connectionsDestroyed, this.destroyed],
+    ] as const) {
+      for (const [key, value] of map) {
+        const [fam, proto] = key.split(':').map(Number) as [number, number];
+        out.push(sample(metric, { family: familyName(fam), protocol: protocolName(proto) }, value));
+      }
+    }
+    for (const [proto, h] of this.lifetime) {
+      let cumulative = 0;
+      const bucketCounts = LIFETIME_BUCKETS.map((_, i) => (cumulative += h.counts[i] ?? 0));
+      const s: HistogramSample = {
+        kind: 'histogram',
+        metric: connectionLifetime,
+        labels: { protocol: protocolName(Number(proto)) },
+        bucketCounts,
+        count: h.count,
+        sum: h.sum,
+      };
+      out.push(s);
+    }
+    for (const [proto, c] of this.finished) {
+      const protocol = protocolName(Number(proto));
+      DIRECTIONS.forEach((direction, i) => {
+        out.push(sample(finishedBytes, { protocol, direction }, c[i] as number));
+        out.push(sample(finishedPackets, { protocol, direction }, c[i + 2] as number));
+      });
+    }
+    return out;
+  }
+}
