@@ -22,6 +22,10 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN ./node_modules/.bin/tsc -p tsconfig.build.json
+# The events collector's netlink socket (native/nlmc.c): Node-API, compiled by the image's gcc.
+COPY native/nlmc.c ./native/
+COPY scripts/build-native.ts ./scripts/
+RUN node scripts/build-native.ts
 
 # 2. Production dependencies only, installed on the same Debian/glibc userland as the runtime
 #    (the netlink addon's install script picks its prebuilt binary, or compiles one here).
@@ -30,7 +34,7 @@ WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# 3. Runtime: node, the production node_modules, the compiled exporter and package.json (ESM
+# 3. Runtime: node, the production node_modules, the compiled exporter and its socket addon, and package.json (ESM
 #    "type" and the version shown in conntrack_exporter_build_info). Nothing else.
 FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.1.0
@@ -50,6 +54,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/native/build/nlmc.node ./native/build/
 COPY package.json ./
 # Numeric, so that Kubernetes can verify runAsNonRoot against it.
 USER 65532:65532

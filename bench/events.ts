@@ -3,7 +3,10 @@
 //     second: steady UDP traffic at a fixed rate, each flow expiring after 1 s (so NEW and
 //     DESTROY both flow), minus the same exporter idle for as long;
 //  2. the packet path's cost: connection-creation throughput in a namespace without any event
-//     listener, and with the exporter's `events` collector listening (alternated runs);
+//     listener, with the reference listener (`conntrack -E`, draining to /dev/null) and with the
+//     exporter's `events` collector listening (alternated runs), for TCP connections (connect,
+//     accept, close on loopback: what a connection costs a real workload) and for one-packet UDP
+//     flows as fast as one process sends them (the worst case: the event is most of the work);
 //  3. events lost in bursts of 5k, 20k and 50k new connections per second (2 s each, paced,
 //     split over sender processes): flows the kernel created minus NEW events counted.
 // Every figure is a median of --runs; nothing is asserted. Needs root (creates namespaces).
@@ -104,18 +107,22 @@ async function cpuPerThousand(rate: number): Promise<{ idle: number; busy: numbe
   try {
     const pid = await startExporter(ns);
     await sleep(1000);
-    const t0 = await cpuSeconds(pid);
-    await sleep(seconds * 1000);
-    const idle = ((await cpuSeconds(pid)) - t0) / seconds;
-    const t1 = await cpuSeconds(pid);
-    const w0 = performance.now();
-    // Scrapes meanwhile, as Prometheus would (every 15 s is cheaper still; this is every 2 s).
-    const scraping = (async () => {
-      while (performance.now() - w0 < seconds * 1000) {
+    // Scrapes in both phases, as Prometheus would (every 15 s is cheaper still; this is every 2 s),
+    // so that the difference is the events' cost alone.
+    const scrapeFor = async (ms: number): Promise<void> => {
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
         await metrics(ns).catch(() => '');
         await sleep(2000);
       }
-    })();
+    };
+    const t0 = await cpuSeconds(pid);
+    const i0 = performance.now();
+    await scrapeFor(seconds * 1000);
+    const idle = ((await cpuSeconds(pid)) - t0) / ((performance.now() - i0) / 1000);
+    const t1 = await cpuSeconds(pid);
+    const w0 = performance.now();
+    const scraping = scrapeFor(seconds * 1000);
     await traffic(ns, rate * seconds, 60, rate);
     await scraping;
     const wall = (performance.now() - w0) / 1000;
@@ -126,13 +133,27 @@ async function cpuPerThousand(rate: number): Promise<{ idle: number; busy: numbe
   }
 }
 
-async function creationRate(listener: boolean, count: number): Promise<number> {
+type Listener = 'none' | 'conntrack -E' | 'exporter';
+type Workload = 'tcp' | 'udp';
+
+/** Connections per second one process creates in a fresh namespace with `listener` listening. */
+async function creationRate(listener: Listener, workload: Workload, count: number): Promise<number> {
   const ns = await namespace();
+  let cli: ReturnType<Netns['spawn']> | undefined;
   try {
-    if (listener) await startExporter(ns);
-    const s = await traffic(ns, count, 70);
-    return count / s;
+    if (listener === 'exporter') await startExporter(ns);
+    if (listener === 'conntrack -E') {
+      cli = ns.spawn('sh', ['-c', 'exec conntrack -E -e NEW,DESTROY -b 16777216 >/dev/null 2>&1'], {
+        PATH: process.env.PATH,
+      });
+      await sleep(500);
+    }
+    const started = performance.now();
+    if (workload === 'udp') return count / (await traffic(ns, count, 70));
+    await ns.exec(NODE, [TRAFFIC, JSON.stringify({ tcpClose: { count, port: 19480 } })]);
+    return count / ((performance.now() - started - 300) / 1000);
   } finally {
+    cli?.kill();
     await ns.destroy();
   }
 }
@@ -193,16 +214,28 @@ export async function benchPart(argv: readonly string[]): Promise<void> {
     `${median(cpu.map((c) => c.perThousand)).toFixed(2)} % of a core`,
   );
 
-  const without: number[] = [];
-  const withListener: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    without.push(await creationRate(false, 100_000));
-    withListener.push(await creationRate(true, 100_000));
+  const listeners: Listener[] = ['none', 'conntrack -E', 'exporter'];
+  for (const [workload, count] of [
+    ['tcp', 20_000],
+    ['udp', 100_000],
+  ] as const) {
+    const rates = new Map<Listener, number[]>(listeners.map((l) => [l, []]));
+    for (let i = 0; i < runs; i++) {
+      for (const l of listeners) rates.get(l)?.push(await creationRate(l, workload, count));
+    }
+    const base = median(rates.get('none') ?? []);
+    const what = workload === 'tcp' ? 'TCP connections (loopback)' : 'one-packet UDP flows';
+    line(`${what}: creation, no listener`, `${Math.round(base)} /s`);
+    for (const l of listeners.slice(1)) {
+      const r = median(rates.get(l) ?? []);
+      const label = l === 'exporter' ? 'events collector listening' : `${l} listening`;
+      const goal = l === 'exporter' ? ' (goal <= 5 %)' : '';
+      line(
+        `${what}: ${label}${goal}`,
+        `${Math.round(r)} /s, ${(((base - r) / base) * 100).toFixed(1)} % slower`,
+      );
+    }
   }
-  const [a, b] = [median(without), median(withListener)];
-  line('connection creation, no listener (one sender)', `${Math.round(a)} /s`);
-  line('connection creation, events collector listening', `${Math.round(b)} /s`);
-  line('slowdown with our listener (goal <= 5 %)', `${(((a - b) / a) * 100).toFixed(1)} %`);
 
   for (const rate of [5000, 20_000, 50_000]) {
     const r: { sent: number; counted: number; overruns: number }[] = [];

@@ -1,14 +1,17 @@
 // Layer: collectors. The event reader: a child process of the exporter that owns the ctnetlink
 // event socket, decodes each NEW/DESTROY event with the flow decoder, tallies them, and sends the
-// exporter deltas a few times a second over the IPC channel (a heartbeat when idle). It is a
-// separate process because the `netlink` addon aborts the process on some receive-buffer
-// overruns (see src/netlink/multicast.ts): then only this process dies, and the exporter counts
-// the overrun and starts a new one. Run by events.ts; never imported by the exporter itself.
+// exporter deltas a few times a second over the IPC channel (a heartbeat when idle). It reads the
+// socket every POLL_MS in batches (src/netlink/multicast.ts), so a burst costs a few system calls
+// per poll rather than a wakeup per event. It is a separate process so that decoding a flood of
+// events never delays a scrape, and so that anything fatal in the socket path ends only this
+// process: the exporter reports it and starts a new one. Run by events.ts; never imported by the
+// exporter itself.
 
+import { setPriority } from 'node:os';
 import { EVENT_GROUPS, decodeEvent } from '../conntrack/events.js';
 import { NETLINK_NETFILTER } from '../conntrack/constants.js';
 import { FlowFields, familyName, formatAddress, protocolName } from '../conntrack/flow.js';
-import { MulticastListener } from '../netlink/multicast.js';
+import { BATCH, MAX_READS_PER_POLL, MulticastListener } from '../netlink/multicast.js';
 import { EventTally, type ConnectionEvent, type TallyDelta } from './events-tally.js';
 
 export interface ReaderConfig {
@@ -21,7 +24,7 @@ export interface ReaderConfig {
 export type ToReader = { readonly kind: 'forward'; readonly on: boolean };
 
 export type FromReader =
-  | { readonly kind: 'ready'; readonly receiveBufferBytes: number }
+  | { readonly kind: 'ready'; readonly receiveBufferBytes: number; readonly forced: boolean }
   | {
       readonly kind: 'tick';
       readonly delta?: TallyDelta;
@@ -32,7 +35,14 @@ export type FromReader =
   | { readonly kind: 'error'; readonly code: string; readonly message: string };
 
 /** Deltas go out this often while events arrive; an idle reader still sends a heartbeat every HEARTBEAT_MS. */
-export const FLUSH_MS = 100;
+export const FLUSH_MS = 200;
+/**
+ * The socket is read every BUSY_POLL_MS while events arrive and every IDLE_POLL_MS otherwise: the
+ * receive buffer holds what arrives in between (docs/events.md#overruns), and an idle reader wakes
+ * only ten times a second.
+ */
+export const BUSY_POLL_MS = 50;
+export const IDLE_POLL_MS = 100;
 export const HEARTBEAT_MS = 1000;
 
 function send(msg: FromReader, then?: () => void): void {
@@ -46,7 +56,19 @@ function fail(code: string, message: string): void {
   setTimeout(() => process.exit(1), 1000).unref();
 }
 
+/**
+ * The reader's niceness: background work that must never compete with the node's own traffic for
+ * CPU. When the node is busy the kernel keeps queuing events for it (and counts what the buffer
+ * cannot hold), instead of the workload's packets waiting for our decoding.
+ */
+export const READER_NICENESS = 19;
+
 function run(config: ReaderConfig): void {
+  try {
+    setPriority(READER_NICENESS);
+  } catch {
+    // Lowering one's own priority is always allowed; if not, run at the normal priority.
+  }
   const tally = new EventTally();
   const fields = new FlowFields();
   let forward = config.forward;
@@ -100,7 +122,14 @@ function run(config: ReaderConfig): void {
     send(msg);
   }
 
-  send({ kind: 'ready', receiveBufferBytes: listener.receiveBufferBytes });
+  send({ kind: 'ready', receiveBufferBytes: listener.receiveBufferBytes, forced: listener.forced });
+  const poll = (): void => {
+    const n = listener.poll();
+    // A poll that stopped at its read limit left more queued: go on right after other work.
+    if (listener.open)
+      setTimeout(poll, n >= BATCH * MAX_READS_PER_POLL ? 0 : n > 0 ? BUSY_POLL_MS : IDLE_POLL_MS);
+  };
+  setTimeout(poll, BUSY_POLL_MS);
   setInterval(() => flush(false), FLUSH_MS);
   process.on('message', (msg: ToReader) => {
     if (msg.kind === 'forward') forward = msg.on;

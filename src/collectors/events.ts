@@ -1,7 +1,7 @@
 // Layer: collectors. The opt-in `events` collector: connection rate, lifetimes and final counters
 // from ctnetlink NEW and DESTROY events in the exporter's network namespace. The socket lives in
-// a reader child process (events-reader.ts) that this file supervises: a reader that dies (the
-// `netlink` addon aborts on some overruns) is counted and replaced at once, one that stops
+// a reader child process (events-reader.ts) that this file supervises: a reader that dies is
+// counted and replaced at once, one that stops
 // sending heartbeats is killed and replaced, and while no reader is healthy the collector reports
 // failure. The totals are merged here, so they survive any number of reader restarts.
 // Also reports which connections the kernel sends events for (net.netfilter.nf_conntrack_events).
@@ -46,7 +46,7 @@ export interface EventsOptions {
   readonly readerFile?: string;
 }
 
-export type RestartReason = 'overrun' | 'exit' | 'hung';
+export type RestartReason = 'exit' | 'hung';
 
 /** A reader silent for this long is killed and replaced. */
 const HUNG_MS = 10 * HEARTBEAT_MS;
@@ -72,7 +72,7 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
   const { log } = options;
   const totals = new EventTotals();
   const listeners = new Set<EventListener>();
-  const restarts: Record<RestartReason, number> = { overrun: 0, exit: 0, hung: 0 };
+  const restarts: Record<RestartReason, number> = { exit: 0, hung: 0 };
   let overruns = 0;
   let child: ChildProcess | undefined;
   let ready = false;
@@ -100,7 +100,7 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
         warnedBuffer = true;
         log.warn(
           { requested: options.receiveBufferBytes, granted: msg.receiveBufferBytes },
-          'event receive buffer capped by net.core.rmem_max (a host-wide sysctl): bursts beyond about granted/1300 events are lost and counted in conntrack_events_overruns_total; raise net.core.rmem_max on the node for larger bursts',
+          'event receive buffer capped by net.core.rmem_max (a host-wide sysctl) because the exporter lacks CAP_NET_ADMIN to force it: bursts beyond about granted/1300 events per poll are lost and counted in conntrack_events_overruns_total',
         );
       }
       for (const w of readyWaiters) w();
@@ -146,21 +146,16 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
       child = undefined;
       ready = false;
       if (stopping) return;
-      // The addon's abort on an overrun (std::terminate) is SIGABRT; anything else is a plain death.
-      const reason: RestartReason = killedAsHung ? 'hung' : signal === 'SIGABRT' ? 'overrun' : 'exit';
+      const reason: RestartReason = killedAsHung ? 'hung' : 'exit';
       restarts[reason] += 1;
-      if (reason === 'overrun') overruns += 1;
       lastError ??= new EventsReaderError(
         `event reader ${signal ? `killed by ${signal}` : `exited with ${code}`}${stderr ? `: ${stderr.trim().split('\n').at(-1)}` : ''}`,
       );
       const lived = Date.now() - startedAt;
       backoffMs = lived >= STABLE_MS ? 0 : Math.min(MAX_BACKOFF_MS, Math.max(100, backoffMs * 2));
-      const level = reason === 'overrun' ? 'info' : 'warn';
-      log[level](
+      log.warn(
         { reason, code, signal, restartInMs: backoffMs, err: lastError.message },
-        reason === 'overrun'
-          ? 'event reader died of a receive-buffer overrun (events were lost and are counted); restarting it'
-          : 'event reader died; restarting it',
+        'event reader died; restarting it',
       );
       restartTimer = setTimeout(() => spawnReader(file), backoffMs);
       restartTimer.unref();
@@ -327,7 +322,7 @@ export const eventsDefinition = defineCollector<EventsSettings>({
         maximum: 1073741824,
         valid: 'an integer from 65536 to 1073741824',
         description:
-          'SO_RCVBUF the events collector asks for (the kernel caps it at net.core.rmem_max and doubles it); about 1.3 KB per queued event.',
+          'Receive buffer the events collector asks for: forced with CAP_NET_ADMIN (SO_RCVBUFFORCE), else capped at net.core.rmem_max; the kernel doubles it; about 1.3 KB per queued event.',
       },
     },
     parse: (values: SettingValues): EventsSettings => ({

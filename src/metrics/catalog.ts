@@ -609,7 +609,7 @@ export const eventsOverruns = def({
 export const eventsReaderRestarts = def({
   name: 'conntrack_events_reader_restarts_total',
   otelName: 'conntrack.events.reader.restarts',
-  help: 'Restarts of the event reader process, by reason: overrun (the netlink addon aborts on some overruns), exit (any other death), hung (no heartbeat).',
+  help: 'Restarts of the event reader process, by reason: exit (it died), hung (no heartbeat).',
   type: 'counter',
   unit: '{restarts}',
   labels: ['reason'],
@@ -619,7 +619,7 @@ export const eventsReaderRestarts = def({
 export const eventsReceiveBuffer = def({
   name: 'conntrack_events_receive_buffer_bytes',
   otelName: 'conntrack.events.receive_buffer',
-  help: 'Receive buffer of the event socket as granted by the kernel (SO_RCVBUF, capped by net.core.rmem_max); about 1.3 KB per queued event.',
+  help: 'Receive buffer of the event socket as granted by the kernel (forced with CAP_NET_ADMIN, else capped by net.core.rmem_max); about 1.3 KB per queued event.',
   type: 'gauge',
   unit: 'By',
   labels: [],

@@ -149,7 +149,7 @@ describe('Dockerfile lint can fail', () => {
       lintText(GOOD.replace('COPY package.json ./\nUSER', 'COPY src ./src\nCOPY package.json ./\nUSER')),
     ).toEqual(['the final stage copies src from the build context (only package.json)']);
     expect(lintText(GOOD.replace('/src/dist/src ./dist/src', '/src ./'))).toEqual([
-      'the final stage copies /src from stage build (only node_modules and dist/src belong there)',
+      'the final stage copies /src from stage build (only node_modules, dist/src and native/build/nlmc.node belong there)',
       'the final stage lacks dist/src',
     ]);
     expect(

@@ -602,6 +602,19 @@ describe('chart values', () => {
     expect(failure(['config.collectors={table,conntrack}'])).toContain("at '/config/collectors/1'");
   });
 
+  it('events.enabled adds the events collector; it needs ctnetlink and comes only through the switch', () => {
+    const on = one(render(['events.enabled=true']), 'DaemonSet');
+    expect(envOf(on).get('CONNTRACK_EXPORTER_COLLECTORS')?.value).toBe(
+      'table,cpu_stats,expect_stats,sysctl,flows,events',
+    );
+    expect(loadConfig(containerEnv(on)).collectors).toContain('events');
+    expect(envOf(one(render([]), 'DaemonSet')).get('CONNTRACK_EXPORTER_COLLECTORS')?.value).not.toContain(
+      'events',
+    );
+    expect(failure(['events.enabled=true', 'securityMode=unprivileged'])).toContain('CAP_NET_ADMIN');
+    expect(failure(['config.collectors={table,events}'])).toContain('set events.enabled=true');
+  });
+
   it('perNamespace turns on the netns collector with the host PID namespace, and only then', () => {
     const on = one(render(['perNamespace.enabled=true']), 'DaemonSet');
     expect(asDaemonSet(on).spec.template.spec.hostPID).toBe(true);

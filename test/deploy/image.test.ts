@@ -72,7 +72,7 @@ describe('runtime stage of the image', () => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm test does)`);
     const node = node24();
     dir = mkdtempSync(join(tmpdir(), 'conntrack-exporter-image-'));
-    // The image's layout: /app/{package.json,node_modules,dist/src}.
+    // The image's layout: /app/{package.json,node_modules,dist/src,native/build/nlmc.node}.
     for (const f of ['package.json', 'package-lock.json', '.npmrc']) cpSync(join(REPO_ROOT, f), join(dir, f));
     const install = spawnSync(node, [npmCli(), 'ci', '--omit=dev', '--no-audit', '--no-fund'], {
       cwd: dir,
@@ -83,6 +83,7 @@ describe('runtime stage of the image', () => {
     if (install.status !== 0)
       throw new Error(`npm ci --omit=dev failed:\n${install.stdout}\n${install.stderr}`);
     cpSync(join(REPO_ROOT, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
+    cpSync(join(REPO_ROOT, 'native', 'build', 'nlmc.node'), join(dir, 'native', 'build', 'nlmc.node'));
 
     // As root we can drop to the image's UID (the files stay root-owned and read-only to it),
     // provided that UID can reach the node binary (not from a checkout under /root, say).
@@ -118,6 +119,22 @@ describe('runtime stage of the image', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  it("loads the events collector's socket addon from the image's layout", () => {
+    const load = spawnSync(
+      node24(),
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(join(dir, 'dist', 'src', 'netlink', 'native.js'))});
+         const api = m.nativeSocketApi();
+         console.log(['open', 'read', 'close'].map((f) => typeof api[f]).join(','));`,
+      ],
+      { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', NODE_ENV: 'production' } },
+    );
+    expect(load.stderr).toBe('');
+    expect(load.stdout.trim()).toBe('function,function,function');
+  });
+
   it('installs no devDependency', () => {
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as PackageJson;
     const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
@@ -143,6 +160,7 @@ describe('runtime stage of the image', () => {
     expect(readdirSync(dir).sort()).toEqual([
       '.npmrc',
       'dist',
+      'native',
       'node_modules',
       'package-lock.json',
       'package.json',

@@ -1,38 +1,49 @@
-// Unit: the multicast listener over a scripted socket fed with recorded kernel events: each
-// message is delivered, overruns (ENOBUFS from recvmsg, NLMSG_OVERRUN) are counted and reading
-// goes on, broken framing is malformed, any other error closes the socket. The real socket is
-// exercised by test/integration/events.test.ts.
+// Unit: the multicast listener over a scripted socket API fed with recorded kernel events: each
+// message is delivered, overruns (ENOBUFS from a read, NLMSG_OVERRUN) are counted and reading
+// goes on, truncated datagrams and broken framing are malformed, any other error closes the
+// socket. The real addon on the real kernel: test/integration/multicast.test.ts and events.test.ts.
 
-import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import {
-  MulticastListener,
-  type MulticastRawSocket,
-  type RawSocketOptions,
-} from '../../src/netlink/multicast.js';
+import { BATCH, MulticastListener } from '../../src/netlink/multicast.js';
+import type { NetlinkSocketApi, OpenedSocket } from '../../src/netlink/native.js';
 import { loadFixture } from '../support/fixtures.js';
 
-class ScriptedSocket extends EventEmitter implements MulticastRawSocket {
-  readonly groups: number[] = [];
-  closed = false;
-  constructor(readonly options: RawSocketOptions) {
-    super();
+/** What one read returns: datagrams (a number: truncated to that real length) or -errno. */
+type Read = readonly (Buffer | number)[] | number;
+
+class ScriptedApi implements NetlinkSocketApi {
+  readonly opened: { protocol: number; groups: readonly number[]; bytes: number }[] = [];
+  closed: number[] = [];
+  reads = 0;
+  constructor(private readonly script: Read[]) {}
+  open(protocol: number, groups: readonly number[], bytes: number): OpenedSocket {
+    if (groups.includes(99)) throw Object.assign(new Error('EPERM: not permitted'), { code: 'EPERM' });
+    this.opened.push({ protocol, groups, bytes });
+    return { fd: 7, receiveBufferBytes: bytes * 2, forced: true };
   }
-  addMembership(group: number): void {
-    if (group === 99) throw Object.assign(new Error('EPERM'), { code: 'EPERM' });
-    this.groups.push(group);
+  read(fd: number, buffer: Uint8Array, lengths: Int32Array): number {
+    expect(fd).toBe(7);
+    this.reads += 1;
+    const next = this.script.shift() ?? [];
+    if (typeof next === 'number') return next;
+    const slot = buffer.length / lengths.length;
+    next.forEach((d, i) => {
+      if (typeof d === 'number') lengths[i] = -d;
+      else {
+        buffer.set(d, i * slot);
+        lengths[i] = d.length;
+      }
+    });
+    return next.length;
   }
-  getRecvBufferSize(): number {
-    return Math.min(this.options.recvBufferSize, 212992) * 2;
-  }
-  close(): void {
-    this.closed = true;
+  close(fd: number): void {
+    this.closed.push(fd);
   }
 }
 
-function listen(groups = [1, 3]) {
+function listen(script: Read[], groups = [1, 3]) {
   const seen = { messages: [] as number[], overruns: 0, malformed: 0, errors: [] as string[] };
-  let socket: ScriptedSocket | undefined;
+  const api = new ScriptedApi(script);
   const listener = new MulticastListener({
     protocol: 12,
     groups,
@@ -41,53 +52,63 @@ function listen(groups = [1, 3]) {
     onOverrun: () => (seen.overruns += 1),
     onMalformed: () => (seen.malformed += 1),
     onError: (err) => seen.errors.push(err.code),
-    socketFactory: (_protocol, options) => (socket = new ScriptedSocket(options)),
+    api,
   });
-  if (!socket) throw new Error('no socket made');
-  return { listener, socket, seen };
+  return { listener, api, seen };
 }
 
 const events = loadFixture('events').corpus('events').datagrams;
 
 describe('multicast listener', () => {
-  it('joins the groups it is given, reads without peeking, and reports the granted buffer', () => {
-    const { listener, socket } = listen();
-    expect(socket.groups).toEqual([1, 3]);
-    expect(socket.options.messagePeeking).toBe(false);
-    expect(listener.receiveBufferBytes).toBe(425984);
+  it('opens one socket with its groups and reports the granted buffer', () => {
+    const { listener, api } = listen([]);
+    expect(api.opened).toEqual([{ protocol: 12, groups: [1, 3], bytes: 1 << 20 }]);
+    expect(listener.receiveBufferBytes).toBe(2 << 20);
+    expect(listener.forced).toBe(true);
   });
 
   it('delivers every recorded event, counts ENOBUFS and NLMSG_OVERRUN, and keeps reading', () => {
-    const { socket, seen } = listen();
     const [a, b, ...rest] = events;
-    socket.emit('message', a);
-    socket.emit('error', Object.assign(new Error('recvmsg ENOBUFS'), { code: 'ENOBUFS', errno: 105 }));
     const overrunMsg = Buffer.alloc(16);
     overrunMsg.writeUInt32LE(16, 0);
     overrunMsg.writeUInt16LE(4, 4);
-    socket.emit('message', overrunMsg);
-    socket.emit('message', b);
-    for (const d of rest) socket.emit('message', d);
+    if (!a || !b) throw new Error('fixture too small');
+    const { listener, api, seen } = listen([[a], -105, [overrunMsg, b, ...rest]]);
+    // A short batch ends a poll; an overrun does not (the next read goes on in the same poll).
+    expect(listener.poll()).toBe(1);
+    expect(listener.poll()).toBe(events.length);
     expect(seen.messages).toHaveLength(events.length);
     expect(seen.overruns).toBe(2);
-    expect(socket.closed).toBe(false);
+    expect(api.closed).toEqual([]);
+    expect(listener.open).toBe(true);
+  });
+
+  it('reads batch after batch while batches come back full, and stops at the first short one', () => {
+    const one = events[0];
+    if (!one) throw new Error('fixture empty');
+    const full = Array.from({ length: BATCH }, () => one);
+    const { listener, api, seen } = listen([full, full, [one], [one]]);
+    expect(listener.poll()).toBe(2 * BATCH + 1);
+    expect(api.reads).toBe(3);
+    expect(seen.messages).toHaveLength(2 * BATCH + 1);
   });
 
   it('counts a datagram with broken framing or a truncated read as malformed', () => {
-    const { socket, seen } = listen();
-    socket.emit('message', Buffer.from([1, 2, 3]));
-    socket.emit('truncatedMessage', Buffer.alloc(4096));
+    const { listener, seen } = listen([[Buffer.from([1, 2, 3]), 4096]]);
+    listener.poll();
     expect(seen).toMatchObject({ malformed: 2, messages: [] });
   });
 
   it('closes and reports any other socket error', () => {
-    const { socket, seen } = listen();
-    socket.emit('error', Object.assign(new Error('poll error'), { code: 'EBADF', errno: 9 }));
+    const { listener, api, seen } = listen([-9]);
+    listener.poll();
     expect(seen.errors).toEqual(['ERR_NETLINK_SOCKET']);
-    expect(socket.closed).toBe(true);
+    expect(api.closed).toEqual([7]);
+    expect(listener.open).toBe(false);
+    expect(listener.poll()).toBe(0);
   });
 
-  it('a refused membership fails construction with a typed error and closes the socket', () => {
-    expect(() => listen([1, 99])).toThrow(expect.objectContaining({ code: 'ERR_NETLINK_SOCKET' }));
+  it('a refused membership fails construction with a typed error', () => {
+    expect(() => listen([], [1, 99])).toThrow(expect.objectContaining({ code: 'ERR_NETLINK_SOCKET' }));
   });
 });

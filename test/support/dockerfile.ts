@@ -202,9 +202,9 @@ export function lintDockerfile(df: Dockerfile): string[] {
             `node_modules copied from stage ${c.from}, which does not install with npm ci --omit=dev only`,
           );
         }
-      } else if (!/dist\/src$/.test(path)) {
+      } else if (!/dist\/src$/.test(path) && !/native\/build\/nlmc\.node$/.test(path)) {
         v.push(
-          `the final stage copies ${s} from stage ${c.from} (only node_modules and dist/src belong there)`,
+          `the final stage copies ${s} from stage ${c.from} (only node_modules, dist/src and native/build/nlmc.node belong there)`,
         );
       }
     }

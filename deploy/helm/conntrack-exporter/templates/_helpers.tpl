@@ -187,6 +187,15 @@ httpGet:
 {{- if and .Values.perNamespace.enabled (not (has "netns" $list)) -}}
 {{- $list = append $list "netns" -}}
 {{- end -}}
+{{- if and .Values.events.enabled (not (has "events" $list)) -}}
+{{- $list = append $list "events" -}}
+{{- end -}}
+{{- if and (has "events" $list) (not .Values.events.enabled) -}}
+{{- fail "config.collectors lists events: set events.enabled=true instead" -}}
+{{- end -}}
+{{- if and (has "events" $list) (eq .Values.securityMode "unprivileged") -}}
+{{- fail "events.enabled needs ctnetlink (CAP_NET_ADMIN as UID 0), which securityMode=unprivileged does not grant: use securityMode=netlink" -}}
+{{- end -}}
 {{- if and (has "netns" $list) (not .Values.perNamespace.enabled) -}}
 {{- fail "config.collectors lists netns: set perNamespace.enabled=true instead, which also gives the pod the host PID namespace the collector needs" -}}
 {{- end -}}

@@ -1,0 +1,54 @@
+// Layer: netlink protocol. Loads the project's receive-only netlink socket addon
+// (native/nlmc.c, built by `npm run build` into native/build/nlmc.node): open a socket on one
+// netlink protocol with its groups joined and its receive buffer sized (forced past
+// net.core.rmem_max when CAP_NET_ADMIN allows), and read every queued datagram in one recvmmsg(2)
+// call. It never polls and never throws on an overrun: the caller reads on its own schedule.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NetlinkSocketError } from './errors.js';
+
+export interface OpenedSocket {
+  readonly fd: number;
+  /** SO_RCVBUF as the kernel reports it (already doubled). */
+  readonly receiveBufferBytes: number;
+  /** True when SO_RCVBUFFORCE was allowed (CAP_NET_ADMIN), so net.core.rmem_max did not cap it. */
+  readonly forced: boolean;
+}
+
+/** The addon's functions (native/nlmc.c documents them). Tests may pass their own. */
+export interface NetlinkSocketApi {
+  open(protocol: number, groups: readonly number[], receiveBufferBytes: number): OpenedSocket;
+  /** Datagrams read into fixed slots (lengths[i] < 0: truncated, its real length), or -errno. */
+  read(fd: number, buffer: Uint8Array, lengths: Int32Array): number;
+  close(fd: number): void;
+}
+
+/** The package root: the nearest directory up from this module with a package.json. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return dir;
+}
+
+let loaded: NetlinkSocketApi | undefined;
+
+/** The addon, loaded once. A missing build is a typed error that says how to make it. */
+export function nativeSocketApi(): NetlinkSocketApi {
+  if (loaded) return loaded;
+  const file = join(packageRoot(), 'native', 'build', 'nlmc.node');
+  try {
+    loaded = createRequire(import.meta.url)(file) as NetlinkSocketApi;
+  } catch (err) {
+    throw new NetlinkSocketError(`cannot load the netlink socket addon ${file} (run npm run build)`, {
+      cause: err,
+    });
+  }
+  return loaded;
+}
