@@ -19,6 +19,8 @@ export interface ReaderConfig {
   readonly receiveBufferBytes: number;
   /** Send every event's addresses too (for a per-event hook in the exporter). */
   readonly forward: boolean;
+  /** Destination ports counted on their own (CONNTRACK_EXPORTER_EVENTS_PORTS). */
+  readonly ports: readonly number[];
 }
 
 export type ToReader = { readonly kind: 'forward'; readonly on: boolean };
@@ -69,7 +71,7 @@ function run(config: ReaderConfig): void {
   } catch {
     // Lowering one's own priority is always allowed; if not, run at the normal priority.
   }
-  const tally = new EventTally();
+  const tally = new EventTally(new Set(config.ports));
   const fields = new FlowFields();
   let forward = config.forward;
   let events: ConnectionEvent[] = [];

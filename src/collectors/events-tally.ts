@@ -10,6 +10,7 @@ import type { EventKind } from '../conntrack/events.js';
 import {
   connectionLifetime,
   connectionsCreated,
+  connectionsCreatedByDstPort,
   connectionsDestroyed,
   finishedBytes,
   finishedPackets,
@@ -20,6 +21,8 @@ import { sample, type HistogramSample, type Sample } from '../metrics/sample.js'
 /** Counts since the last delta. Keys: `${family}:${proto}` (numbers) or `${proto}`. */
 export interface TallyDelta {
   readonly created: Record<string, number>;
+  /** NEW events by `${proto}:${port}` for the configured ports, `${proto}:other` for the rest. */
+  readonly createdByPort: Record<string, number>;
   readonly destroyed: Record<string, number>;
   /** Per protocol: per-bucket counts (not cumulative; the last slot is above the top bound) and the sum. */
   readonly lifetime: Record<string, { readonly counts: number[]; sum: number }>;
@@ -39,7 +42,15 @@ export interface ConnectionEvent {
 }
 
 function emptyDelta(): TallyDelta {
-  return { created: {}, destroyed: {}, lifetime: {}, finished: {} };
+  return { created: {}, createdByPort: {}, destroyed: {}, lifetime: {}, finished: {} };
+}
+
+/** L4 protocols whose tuples carry ports: TCP, UDP, DCCP, SCTP, UDP-Lite. */
+export const PORT_PROTOCOLS: ReadonlySet<number> = new Set([6, 17, 33, 132, 136]);
+
+/** The `port` label of a destination port: itself when configured, else `other`. */
+function portLabel(port: number, ports: ReadonlySet<number>): string {
+  return ports.has(port) ? String(port) : 'other';
 }
 
 /** Index of the first bucket whose upper bound holds `seconds` (LIFETIME_BUCKETS.length: above all). */
@@ -59,6 +70,9 @@ export class EventTally {
   private delta = emptyDelta();
   private dirty = false;
 
+  /** `ports`: the destination ports counted on their own (CONNTRACK_EXPORTER_EVENTS_PORTS). */
+  constructor(private readonly ports: ReadonlySet<number> = new Set()) {}
+
   /** Counts one decoded event; UPDATE events are not counted (the reader never joins their group). */
   add(kind: EventKind, f: FlowFields): void {
     if (kind === 'update') return;
@@ -67,6 +81,10 @@ export class EventTally {
     const key = `${f.family}:${f.orig.proto}`;
     if (kind === 'new') {
       d.created[key] = (d.created[key] ?? 0) + 1;
+      if (PORT_PROTOCOLS.has(f.orig.proto)) {
+        const byPort = `${f.orig.proto}:${portLabel(f.orig.dport, this.ports)}`;
+        d.createdByPort[byPort] = (d.createdByPort[byPort] ?? 0) + 1;
+      }
       return;
     }
     d.destroyed[key] = (d.destroyed[key] ?? 0) + 1;
@@ -115,20 +133,29 @@ const DIRECTIONS = ['original', 'reply'] as const;
  */
 export class EventTotals {
   private readonly created = new Map<string, number>();
+  private readonly createdByPort = new Map<string, number>();
   private readonly destroyed = new Map<string, number>();
   private readonly lifetime = new Map<string, Histogram>();
   private readonly finished = new Map<string, [number, number, number, number]>();
 
-  constructor() {
+  constructor(ports: ReadonlySet<number> = new Set()) {
     for (const key of ['2:6', '2:17', '2:1', '10:6', '10:17', '10:58']) {
       this.created.set(key, 0);
       this.destroyed.set(key, 0);
+    }
+    // TCP and UDP by every configured port and `other` from the start: each series is there, at
+    // 0, before its first connection, and no series ever appears or goes later.
+    for (const proto of [6, 17]) {
+      for (const port of [...ports].sort((a, b) => a - b)) this.createdByPort.set(`${proto}:${port}`, 0);
+      this.createdByPort.set(`${proto}:other`, 0);
     }
   }
 
   merge(delta: TallyDelta): void {
     for (const [key, n] of Object.entries(delta.created))
       this.created.set(key, (this.created.get(key) ?? 0) + n);
+    for (const [key, n] of Object.entries(delta.createdByPort ?? {}))
+      this.createdByPort.set(key, (this.createdByPort.get(key) ?? 0) + n);
     for (const [key, n] of Object.entries(delta.destroyed))
       this.destroyed.set(key, (this.destroyed.get(key) ?? 0) + n);
     for (const [proto, h] of Object.entries(delta.lifetime)) {
@@ -171,6 +198,10 @@ export class EventTotals {
         const [fam, proto] = key.split(':').map(Number) as [number, number];
         out.push(sample(metric, { family: familyName(fam), protocol: protocolName(proto) }, value));
       }
+    }
+    for (const [key, value] of this.createdByPort) {
+      const [proto, port] = key.split(':') as [string, string];
+      out.push(sample(connectionsCreatedByDstPort, { protocol: protocolName(Number(proto)), port }, value));
     }
     for (const [proto, h] of this.lifetime) {
       let cumulative = 0;

@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import {
   connectionLifetime,
   connectionsCreated,
+  connectionsCreatedByDstPort,
   connectionsDestroyed,
   finishedBytes,
   finishedPackets,
@@ -39,6 +40,8 @@ export class EventsReaderError extends ExporterError {
 export interface EventsOptions {
   /** SO_RCVBUF request for the event socket (the kernel caps it at net.core.rmem_max, then doubles it). */
   readonly receiveBufferBytes: number;
+  /** Destination ports counted on their own in conntrack_connections_created_by_dst_port_total. */
+  readonly ports: readonly number[];
   readonly log: Logger;
   /** Counts malformed kernel messages (conntrack_netlink_malformed_messages_total). */
   readonly countMalformed?: (n: number) => void;
@@ -70,7 +73,7 @@ function defaultReaderFile(): string | undefined {
 
 export function eventsCollector(ctx: CollectorContext, options: EventsOptions): EventsCollector {
   const { log } = options;
-  const totals = new EventTotals();
+  const totals = new EventTotals(new Set(options.ports));
   const listeners = new Set<EventListener>();
   const restarts: Record<RestartReason, number> = { exit: 0, hung: 0 };
   let overruns = 0;
@@ -121,6 +124,7 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
     const config: ReaderConfig = {
       receiveBufferBytes: options.receiveBufferBytes,
       forward: listeners.size > 0,
+      ports: options.ports,
     };
     const proc = fork(file, ['--events-reader', JSON.stringify(config)], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -291,6 +295,26 @@ function logCoverage(
 /** The `events` collector's configuration (CONNTRACK_EXPORTER_EVENTS_*). */
 export interface EventsSettings {
   readonly receiveBufferBytes: number;
+  readonly ports: readonly number[];
+}
+
+/** Ports of the dst-port breakdown by default: DNS, HTTP, HTTPS, the Kubernetes API. */
+export const DEFAULT_EVENT_PORTS = '53,80,443,6443';
+/** At most this many ports: each is two series (TCP and UDP). */
+export const MAX_EVENT_PORTS = 32;
+
+/** CONNTRACK_EXPORTER_EVENTS_PORTS: comma-separated ports 1-65535, distinct, at most MAX_EVENT_PORTS. */
+export function parseEventPorts(text: string): { ports: number[]; problem?: string } {
+  const items = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const bad = items.filter((p) => !/^[0-9]{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535);
+  if (bad.length > 0) return { ports: [], problem: `not a port from 1 to 65535: ${bad.join(', ')}` };
+  const ports = [...new Set(items.map(Number))];
+  if (ports.length > MAX_EVENT_PORTS)
+    return { ports: [], problem: `${ports.length} ports, at most ${MAX_EVENT_PORTS}` };
+  return { ports };
 }
 
 export const eventsDefinition = defineCollector<EventsSettings>({
@@ -304,6 +328,7 @@ export const eventsDefinition = defineCollector<EventsSettings>({
   needs: { netAdmin: 'required', hostPid: false },
   metrics: [
     connectionsCreated,
+    connectionsCreatedByDstPort,
     connectionsDestroyed,
     connectionLifetime,
     finishedBytes,
@@ -324,10 +349,22 @@ export const eventsDefinition = defineCollector<EventsSettings>({
         description:
           'Receive buffer the events collector asks for: forced with CAP_NET_ADMIN (SO_RCVBUFFORCE), else capped at net.core.rmem_max; the kernel doubles it; about 1.3 KB per queued event.',
       },
+      CONNTRACK_EXPORTER_EVENTS_PORTS: {
+        type: 'string',
+        default: DEFAULT_EVENT_PORTS,
+        valid: `comma-separated destination ports from 1 to 65535, at most ${MAX_EVENT_PORTS}`,
+        description:
+          'Destination ports counted on their own in conntrack_connections_created_by_dst_port_total (every other port is "other"); fixed at start, so each series is a true counter.',
+      },
     },
-    parse: (values: SettingValues): EventsSettings => ({
-      receiveBufferBytes: Number(values.get('CONNTRACK_EXPORTER_EVENTS_RECEIVE_BUFFER_BYTES')),
-    }),
+    parse: (values: SettingValues): EventsSettings => {
+      const parsed = parseEventPorts(String(values.get('CONNTRACK_EXPORTER_EVENTS_PORTS') ?? ''));
+      if (parsed.problem) values.problem('CONNTRACK_EXPORTER_EVENTS_PORTS', parsed.problem);
+      return {
+        receiveBufferBytes: Number(values.get('CONNTRACK_EXPORTER_EVENTS_RECEIVE_BUFFER_BYTES')),
+        ports: parsed.ports,
+      };
+    },
   },
   create: (ctx, settings) =>
     eventsCollector(ctx, {

@@ -550,6 +550,16 @@ export const connectionsCreated = def({
   collector: 'events',
 });
 
+export const connectionsCreatedByDstPort = def({
+  name: 'conntrack_connections_created_by_dst_port_total',
+  otelName: 'conntrack.connections.created.by_dst_port',
+  help: `Connections created (NEW events) by original destination port, for the ports of CONNTRACK_EXPORTER_EVENTS_PORTS; every other port counts as "other". The port set is fixed at start, so every series is a true counter. TCP, UDP, SCTP, DCCP and UDP-Lite only. ${FROM_EVENTS}`,
+  type: 'counter',
+  unit: '{connections}',
+  labels: ['protocol', 'port'],
+  collector: 'events',
+});
+
 export const connectionsDestroyed = def({
   name: 'conntrack_connections_destroyed_total',
   otelName: 'conntrack.connections.destroyed',
@@ -742,6 +752,7 @@ export const CATALOG: readonly MetricDef[] = [
   ...Object.values(netnsStats),
   netnsCount,
   connectionsCreated,
+  connectionsCreatedByDstPort,
   connectionsDestroyed,
   connectionLifetime,
   finishedBytes,

@@ -67,6 +67,34 @@ describe('event tally', () => {
     expect(udpLife.sum).toBeLessThan(2);
   });
 
+  it('counts NEW events by the configured destination ports, every other port as other', () => {
+    // The recorded NEW events: UDP to 9 and 6100 (IPv4) and 6200 (IPv6), TCP to 5201.
+    const ports = new Set([9, 5201, 53]);
+    const tally = new EventTally(ports);
+    const f = new FlowFields();
+    for (const m of messages) tally.add(decodeEvent(viewOf(m), f), f);
+    const totals = new EventTotals(ports);
+    const delta = tally.takeDelta();
+    if (!delta) throw new Error('nothing tallied');
+    totals.merge(delta);
+    const byPort = totals
+      .samples()
+      .filter((x) => x.metric.name === 'conntrack_connections_created_by_dst_port_total')
+      .map((x) => [x.labels.protocol, x.labels.port, x.kind === 'value' ? x.value : NaN]);
+    // Every configured port of TCP and UDP is there from the start, 0 until its first connection;
+    // DESTROY events count nowhere here.
+    expect(byPort).toEqual([
+      ['tcp', '9', 0],
+      ['tcp', '53', 0],
+      ['tcp', '5201', 1],
+      ['tcp', 'other', 0],
+      ['udp', '9', 1],
+      ['udp', '53', 0],
+      ['udp', '5201', 0],
+      ['udp', 'other', 2],
+    ]);
+  });
+
   it('hands over each count once, and the totals only grow across deltas', () => {
     const tally = tallied();
     const first = tally.takeDelta();
@@ -89,10 +117,16 @@ describe('event tally', () => {
     f.startNs = f.stopNs = f.origBytes = f.replyBytes = f.origPackets = f.replyPackets = -1;
     tally.add('destroy', f);
     const totals = new EventTotals();
-    totals.merge(tally.takeDelta() ?? { created: {}, destroyed: {}, lifetime: {}, finished: {} });
+    totals.merge(
+      tally.takeDelta() ?? { created: {}, createdByPort: {}, destroyed: {}, lifetime: {}, finished: {} },
+    );
     const names = new Set(totals.samples().map((s) => s.metric.name));
     expect(names).toEqual(
-      new Set(['conntrack_connections_created_total', 'conntrack_connections_destroyed_total']),
+      new Set([
+        'conntrack_connections_created_total',
+        'conntrack_connections_created_by_dst_port_total',
+        'conntrack_connections_destroyed_total',
+      ]),
     );
   });
 

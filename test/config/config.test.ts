@@ -53,7 +53,7 @@ const DEFAULTS: Config = {
   collectorTimeoutMs: 10000,
   collectorOptions: new Map<string, unknown>([
     ['flows', DEFAULT_FLOW],
-    ['events', { receiveBufferBytes: 8388608 }],
+    ['events', { receiveBufferBytes: 8388608, ports: [53, 80, 443, 6443] }],
   ]),
   flow: DEFAULT_FLOW,
   shutdownTimeoutMs: 10000,
@@ -120,6 +120,7 @@ describe('every variable, set to a non-default value', () => {
       CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV4: '16',
       CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6: '48',
       CONNTRACK_EXPORTER_EVENTS_RECEIVE_BUFFER_BYTES: '16777216',
+      CONNTRACK_EXPORTER_EVENTS_PORTS: ' 53, 8080,53 ',
       CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS: '2.5',
       OTEL_METRICS_EXPORTER: 'otlp',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.example:4318',
@@ -160,7 +161,7 @@ describe('every variable, set to a non-default value', () => {
       collectorTimeoutMs: 500,
       collectorOptions: new Map<string, unknown>([
         ['flows', flow],
-        ['events', { receiveBufferBytes: 16777216 }],
+        ['events', { receiveBufferBytes: 16777216, ports: [53, 8080] }],
       ]),
       flow,
       shutdownTimeoutMs: 2500,
@@ -580,6 +581,26 @@ describe('configuration that could not work fails at start, naming the variable 
       }).problems;
       expect(more).toEqual([]);
       expect(problem?.startsWith(`${name}: `)).toBe(true);
+    }
+  });
+
+  it('EVENTS_PORTS: 53,80,443,6443 by default; a bad or too long list is a problem naming the variable', () => {
+    expect(loadConfig({}).collectorOptions.get('events')).toMatchObject({ ports: [53, 80, 443, 6443] });
+    expect(loadConfig({ CONNTRACK_EXPORTER_EVENTS_PORTS: ',' }).collectorOptions.get('events')).toMatchObject(
+      {
+        ports: [],
+      },
+    );
+    for (const value of [
+      '53,dns',
+      '0',
+      '65536',
+      '53;80',
+      Array.from({ length: 33 }, (_, i) => i + 1).join(','),
+    ]) {
+      const [problem, ...more] = configError({ CONNTRACK_EXPORTER_EVENTS_PORTS: value }).problems;
+      expect(more).toEqual([]);
+      expect(problem?.startsWith('CONNTRACK_EXPORTER_EVENTS_PORTS: ')).toBe(true);
     }
   });
 

@@ -104,11 +104,18 @@ describe('events collector (real kernel)', () => {
   it('counts 20,000 new UDP flows exactly; after expiry, 20,000 DESTROY with lifetimes and final counters', async () => {
     await withRmemMax(32 << 20, async () => {
       const ns = await namespace({ 'net.netfilter.nf_conntrack_udp_timeout': '2' }, true);
-      await exporter(ns, { CONNTRACK_EXPORTER_EVENTS_RECEIVE_BUFFER_BYTES: String(32 << 20) });
+      await exporter(ns, {
+        CONNTRACK_EXPORTER_EVENTS_RECEIVE_BUFFER_BYTES: String(32 << 20),
+        CONNTRACK_EXPORTER_EVENTS_PORTS: '1024,1025,53',
+      });
       await flows(ns, 20_000, 20);
       let s = await until(ns, (x) => created(x) >= 20_000, 30_000);
       expect(created(s)).toBe(20_000);
       expect(overruns(s)).toBe(0);
+      // The flows go to ports 1024, 1025, ... one each (test/support/traffic.ts).
+      const byPort = (port: string) =>
+        valueOf(s, 'conntrack_connections_created_by_dst_port_total', { protocol: 'udp', port });
+      expect(['1024', '1025', '53', 'other'].map(byPort)).toEqual([1, 1, 0, 19_998]);
 
       s = await until(ns, (x) => destroyed(x) >= 20_000, 90_000, reap(ns));
       expect(await udpEntries(ns)).toBe(0);

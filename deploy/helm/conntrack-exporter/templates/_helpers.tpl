@@ -325,6 +325,8 @@ capability is only effective for UID 0, so UID 0 with every other capability dro
   value: {{ .Values.perNamespace.enabled | toString | quote }}
 - name: CONNTRACK_EXPORTER_EVENTS_RECEIVE_BUFFER_BYTES
   value: {{ $c.events.receiveBufferBytes | int64 | toString | quote }}
+- name: CONNTRACK_EXPORTER_EVENTS_PORTS
+  value: {{ join "," $c.events.ports | quote }}
 - name: OTEL_METRICS_EXPORTER
   value: {{ ternary (ternary "otlp,prometheus" "otlp" $o.keepPrometheusEndpoint) "prometheus" $o.enabled | quote }}
 {{- if $o.enabled }}
