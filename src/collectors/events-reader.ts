@@ -10,7 +10,7 @@
 import { setPriority } from 'node:os';
 import { EVENT_GROUPS, decodeEvent } from '../conntrack/events.js';
 import { NETLINK_NETFILTER } from '../conntrack/constants.js';
-import { FlowFields, familyName, formatAddress, protocolName } from '../conntrack/flow.js';
+import { FlowFields, familyName, formatAddress, protocolName, type AddressKey } from '../conntrack/flow.js';
 import { BATCH, MAX_READS_PER_POLL, MulticastListener } from '../netlink/multicast.js';
 import { EventTally, type ConnectionEvent, type TallyDelta } from './events-tally.js';
 
@@ -23,7 +23,14 @@ export interface ReaderConfig {
   readonly ports: readonly number[];
 }
 
-export type ToReader = { readonly kind: 'forward'; readonly on: boolean };
+export type ToReader =
+  | { readonly kind: 'forward'; readonly on: boolean }
+  /** The pods' addresses (each an index into `uids`), for counting NEW events by pod. */
+  | {
+      readonly kind: 'pods';
+      readonly uids: readonly string[];
+      readonly addresses: readonly (readonly [AddressKey, number])[];
+    };
 
 export type FromReader =
   | { readonly kind: 'ready'; readonly receiveBufferBytes: number; readonly forced: boolean }
@@ -135,6 +142,7 @@ function run(config: ReaderConfig): void {
   setInterval(() => flush(false), FLUSH_MS);
   process.on('message', (msg: ToReader) => {
     if (msg.kind === 'forward') forward = msg.on;
+    if (msg.kind === 'pods') tally.setPods(msg.uids, msg.addresses);
   });
   // The exporter went away: nothing would read our counts.
   process.on('disconnect', () => {

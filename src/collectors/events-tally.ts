@@ -4,13 +4,15 @@
 // exporter merges them into totals that only ever grow, so every series is a true counter.
 // Knows nothing of sockets or processes.
 
-import type { FlowFields } from '../conntrack/flow.js';
+import type { AddressKey, FlowFields } from '../conntrack/flow.js';
+import { flowOwners } from '../conntrack/owners.js';
 import { familyName, protocolName } from '../conntrack/flow.js';
 import type { EventKind } from '../conntrack/events.js';
 import {
   connectionLifetime,
   connectionsCreated,
   connectionsCreatedByDstPort,
+  connectionsCreatedByPod,
   connectionsDestroyed,
   finishedBytes,
   finishedPackets,
@@ -23,6 +25,8 @@ export interface TallyDelta {
   readonly created: Record<string, number>;
   /** NEW events by `${proto}:${port}` for the configured ports, `${proto}:other` for the rest. */
   readonly createdByPort: Record<string, number>;
+  /** NEW events by `${role}/${pod UID}` (with pod attribution). */
+  readonly createdByPod: Record<string, number>;
   readonly destroyed: Record<string, number>;
   /** Per protocol: per-bucket counts (not cumulative; the last slot is above the top bound) and the sum. */
   readonly lifetime: Record<string, { readonly counts: number[]; sum: number }>;
@@ -42,7 +46,7 @@ export interface ConnectionEvent {
 }
 
 function emptyDelta(): TallyDelta {
-  return { created: {}, createdByPort: {}, destroyed: {}, lifetime: {}, finished: {} };
+  return { created: {}, createdByPort: {}, createdByPod: {}, destroyed: {}, lifetime: {}, finished: {} };
 }
 
 /** L4 protocols whose tuples carry ports: TCP, UDP, DCCP, SCTP, UDP-Lite. */
@@ -70,8 +74,17 @@ export class EventTally {
   private delta = emptyDelta();
   private dirty = false;
 
+  private owner: ReadonlyMap<AddressKey, number> | undefined;
+  private uids: readonly string[] = [];
+
   /** `ports`: the destination ports counted on their own (CONNTRACK_EXPORTER_EVENTS_PORTS). */
   constructor(private readonly ports: ReadonlySet<number> = new Set()) {}
+
+  /** The pods' addresses (index into `uids`): from now on NEW events are counted by pod too. */
+  setPods(uids: readonly string[], addresses: readonly (readonly [AddressKey, number])[]): void {
+    this.uids = uids;
+    this.owner = new Map(addresses);
+  }
 
   /** Counts one decoded event; UPDATE events are not counted (the reader never joins their group). */
   add(kind: EventKind, f: FlowFields): void {
@@ -84,6 +97,17 @@ export class EventTally {
       if (PORT_PROTOCOLS.has(f.orig.proto)) {
         const byPort = `${f.orig.proto}:${portLabel(f.orig.dport, this.ports)}`;
         d.createdByPort[byPort] = (d.createdByPort[byPort] ?? 0) + 1;
+      }
+      if (this.owner) {
+        const { client, server } = flowOwners(this.owner, f);
+        for (const [role, index] of [
+          ['client', client],
+          ['server', server],
+        ] as const) {
+          if (index === undefined) continue;
+          const k = `${role}/${this.uids[index] ?? ''}`;
+          d.createdByPod[k] = (d.createdByPod[k] ?? 0) + 1;
+        }
       }
       return;
     }
@@ -134,6 +158,8 @@ const DIRECTIONS = ['original', 'reply'] as const;
 export class EventTotals {
   private readonly created = new Map<string, number>();
   private readonly createdByPort = new Map<string, number>();
+  /** `${role}/${pod UID}` -> NEW events. */
+  private readonly createdByPod = new Map<string, number>();
   private readonly destroyed = new Map<string, number>();
   private readonly lifetime = new Map<string, Histogram>();
   private readonly finished = new Map<string, [number, number, number, number]>();
@@ -156,6 +182,8 @@ export class EventTotals {
       this.created.set(key, (this.created.get(key) ?? 0) + n);
     for (const [key, n] of Object.entries(delta.createdByPort ?? {}))
       this.createdByPort.set(key, (this.createdByPort.get(key) ?? 0) + n);
+    for (const [key, n] of Object.entries(delta.createdByPod ?? {}))
+      this.createdByPod.set(key, (this.createdByPod.get(key) ?? 0) + n);
     for (const [key, n] of Object.entries(delta.destroyed))
       this.destroyed.set(key, (this.destroyed.get(key) ?? 0) + n);
     for (const [proto, h] of Object.entries(delta.lifetime)) {
@@ -175,6 +203,22 @@ export class EventTotals {
       const total = this.finished.get(proto) ?? [0, 0, 0, 0];
       for (let i = 0; i < 4; i++) total[i] = (total[i] as number) + (c[i] as number);
       this.finished.set(proto, total);
+    }
+  }
+
+  /**
+   * The pods on the node now: each new pod's client and server series start at 0 (so rate() sees
+   * its first connection), and the series of pods no longer there go with them.
+   */
+  setPods(uids: readonly string[]): void {
+    const present = new Set(uids);
+    for (const key of this.createdByPod.keys()) {
+      if (!present.has(key.slice(key.indexOf('/') + 1))) this.createdByPod.delete(key);
+    }
+    for (const uid of uids) {
+      for (const role of ['client', 'server']) {
+        if (!this.createdByPod.has(`${role}/${uid}`)) this.createdByPod.set(`${role}/${uid}`, 0);
+      }
     }
   }
 
@@ -202,6 +246,12 @@ export class EventTotals {
     for (const [key, value] of this.createdByPort) {
       const [proto, port] = key.split(':') as [string, string];
       out.push(sample(connectionsCreatedByDstPort, { protocol: protocolName(Number(proto)), port }, value));
+    }
+    for (const [key, value] of this.createdByPod) {
+      const slash = key.indexOf('/');
+      out.push(
+        sample(connectionsCreatedByPod, { pod_uid: key.slice(slash + 1), role: key.slice(0, slash) }, value),
+      );
     }
     for (const [proto, h] of this.lifetime) {
       let cumulative = 0;

@@ -24,6 +24,8 @@ import {
   eventsOverruns,
   eventsReaderRestarts,
   eventsReceiveBuffer,
+  connectionsCreatedByPod,
+  eventsAttributionPods,
 } from '../metrics/catalog.js';
 import { EventTotals, type ConnectionEvent } from './events-tally.js';
 import { HEARTBEAT_MS, type FromReader, type ReaderConfig, type ToReader } from './events-reader.js';
@@ -42,6 +44,8 @@ export interface EventsOptions {
   readonly receiveBufferBytes: number;
   /** Destination ports counted on their own in conntrack_connections_created_by_dst_port_total. */
   readonly ports: readonly number[];
+  /** Count NEW events by pod (conntrack_connections_created_by_pod_total), from ctx.discovery. */
+  readonly podAttribution?: boolean;
   readonly log: Logger;
   /** Counts malformed kernel messages (conntrack_netlink_malformed_messages_total). */
   readonly countMalformed?: (n: number) => void;
@@ -50,6 +54,9 @@ export interface EventsOptions {
 }
 
 export type RestartReason = 'exit' | 'hung';
+
+/** How often the pods' addresses are re-read for attributing connection events. */
+export const POD_REFRESH_MS = 15_000;
 
 /** A reader silent for this long is killed and replaced. */
 const HUNG_MS = 10 * HEARTBEAT_MS;
@@ -92,6 +99,24 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
   let loggedMode: string | undefined;
   let warnedBuffer = false;
   let readyWaiters: (() => void)[] = [];
+  let attributedPods: number | undefined;
+  let podTimer: NodeJS.Timeout | undefined;
+
+  /** Reads the pods' addresses and hands them to the reader; the counters of gone pods go too. */
+  async function refreshPods(): Promise<void> {
+    if (!options.podAttribution || !ctx.discovery) return;
+    try {
+      const table = await ctx.discovery.pods();
+      attributedPods = table.uids.length;
+      totals.setPods(table.uids);
+      child?.send({ kind: 'pods', uids: table.uids, addresses: table.addresses } satisfies ToReader);
+    } catch (err) {
+      log.warn(
+        { collector: 'events', err: (err as Error).message },
+        'pod discovery for connection events failed',
+      );
+    }
+  }
 
   function onMessage(msg: FromReader): void {
     lastTick = Date.now();
@@ -106,8 +131,10 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
           'event receive buffer capped by net.core.rmem_max (a host-wide sysctl) because the exporter lacks CAP_NET_ADMIN to force it: bursts beyond about granted/1300 events per poll are lost and counted in conntrack_events_overruns_total',
         );
       }
-      for (const w of readyWaiters) w();
-      readyWaiters = [];
+      void refreshPods().then(() => {
+        for (const w of readyWaiters) w();
+        readyWaiters = [];
+      });
       return;
     }
     if (msg.kind === 'error') {
@@ -190,6 +217,10 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
       }
     }, HEARTBEAT_MS);
     watchdog.unref();
+    if (options.podAttribution) {
+      podTimer = setInterval(() => void refreshPods(), POD_REFRESH_MS);
+      podTimer.unref();
+    }
   }
 
   async function readMode(): Promise<Sample[]> {
@@ -231,6 +262,7 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
           sample(eventsReaderRestarts, { reason }, n),
         ),
         ...(receiveBuffer !== undefined ? [sample(eventsReceiveBuffer, {}, receiveBuffer)] : []),
+        ...(options.podAttribution ? [sample(eventsAttributionPods, {}, attributedPods ?? 0)] : []),
         ...(await readMode()),
       ];
       const healthy = child !== undefined && ready && Date.now() - lastTick <= 3 * HEARTBEAT_MS;
@@ -252,6 +284,7 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
     },
     async stop(): Promise<void> {
       stopping = true;
+      if (podTimer) clearInterval(podTimer);
       if (watchdog) clearInterval(watchdog);
       if (restartTimer) clearTimeout(restartTimer);
       const proc = child;
@@ -296,6 +329,7 @@ function logCoverage(
 export interface EventsSettings {
   readonly receiveBufferBytes: number;
   readonly ports: readonly number[];
+  readonly podAttribution: boolean;
 }
 
 /** Ports of the dst-port breakdown by default: DNS, HTTP, HTTPS, the Kubernetes API. */
@@ -329,6 +363,8 @@ export const eventsDefinition = defineCollector<EventsSettings>({
   metrics: [
     connectionsCreated,
     connectionsCreatedByDstPort,
+    connectionsCreatedByPod,
+    eventsAttributionPods,
     connectionsDestroyed,
     connectionLifetime,
     finishedBytes,
@@ -349,6 +385,13 @@ export const eventsDefinition = defineCollector<EventsSettings>({
         description:
           'Receive buffer the events collector asks for: forced with CAP_NET_ADMIN (SO_RCVBUFFORCE), else capped at net.core.rmem_max; the kernel doubles it; about 1.3 KB per queued event.',
       },
+      CONNTRACK_EXPORTER_EVENTS_POD_ATTRIBUTION: {
+        type: 'boolean',
+        default: false,
+        valid: 'true or false',
+        description:
+          'Count new connections by the pod on this node that made or received them (conntrack_connections_created_by_pod_total); needs the host PID namespace (docs/pods.md).',
+      },
       CONNTRACK_EXPORTER_EVENTS_PORTS: {
         type: 'string',
         default: DEFAULT_EVENT_PORTS,
@@ -363,6 +406,7 @@ export const eventsDefinition = defineCollector<EventsSettings>({
       return {
         receiveBufferBytes: Number(values.get('CONNTRACK_EXPORTER_EVENTS_RECEIVE_BUFFER_BYTES')),
         ports: parsed.ports,
+        podAttribution: values.get('CONNTRACK_EXPORTER_EVENTS_POD_ATTRIBUTION') === true,
       };
     },
   },

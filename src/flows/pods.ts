@@ -9,6 +9,7 @@
 //   backends by prefix when addresses are reported by prefix, and only "other" with `none`.
 // Knows nothing of how pods were found: it gets them as plain data that crosses a worker boundary.
 
+import { flowOwners } from '../conntrack/owners.js';
 import {
   addressLabel,
   byReportedAddress,
@@ -42,10 +43,8 @@ export class ByPod implements Aggregate {
   }
 
   add(f: FlowFields): void {
-    const client = this.owner.get(f.orig.src);
+    const { client, server } = flowOwners(this.owner, f);
     if (client !== undefined) this.client[client] = (this.client[client] ?? 0) + 1;
-    let server = this.owner.get(f.orig.dst);
-    if (server === undefined && f.reply.src !== f.orig.dst) server = this.owner.get(f.reply.src);
     if (server !== undefined) this.server[server] = (this.server[server] ?? 0) + 1;
   }
 

@@ -560,6 +560,26 @@ export const connectionsCreatedByDstPort = def({
   collector: 'events',
 });
 
+export const connectionsCreatedByPod = def({
+  name: 'conntrack_connections_created_by_pod_total',
+  otelName: 'conntrack.connections.created.by_pod',
+  help: `Connections created (NEW events) by the pod on this node that made them (role="client": the original source is the pod's address) or received them (role="server": the original destination, or the DNAT backend, is). Pods are found by their own network namespaces' addresses, refreshed every 15 s (docs/pods.md); a pod's series goes when the pod does. Present only with CONNTRACK_EXPORTER_EVENTS_POD_ATTRIBUTION. ${FROM_EVENTS}`,
+  type: 'counter',
+  unit: '{connections}',
+  labels: ['pod_uid', 'role'],
+  collector: 'events',
+});
+
+export const eventsAttributionPods = def({
+  name: 'conntrack_events_attribution_pods',
+  otelName: 'conntrack.events.attribution.pods',
+  help: 'Pod network namespaces whose addresses the events collector attributes new connections to; 0 while none is visible (attribution needs the host PID namespace). Present only with CONNTRACK_EXPORTER_EVENTS_POD_ATTRIBUTION.',
+  type: 'gauge',
+  unit: '{pods}',
+  labels: [],
+  collector: 'events',
+});
+
 export const connectionsDestroyed = def({
   name: 'conntrack_connections_destroyed_total',
   otelName: 'conntrack.connections.destroyed',
@@ -753,6 +773,8 @@ export const CATALOG: readonly MetricDef[] = [
   netnsCount,
   connectionsCreated,
   connectionsCreatedByDstPort,
+  connectionsCreatedByPod,
+  eventsAttributionPods,
   connectionsDestroyed,
   connectionLifetime,
   finishedBytes,

@@ -95,6 +95,38 @@ describe('event tally', () => {
     ]);
   });
 
+  it('counts NEW events by pod and role once it has the pods; new pods start at 0, gone ones go', () => {
+    // The recorded events are on loopback: 127.0.0.1 -> 127.0.0.1 (three NEW), ::1 -> ::1 (one).
+    const f = new FlowFields();
+    decodeEvent(viewOf(messages[0] ?? Buffer.alloc(0)), f);
+    const v4 = f.orig.src;
+    decodeEvent(viewOf(messages[3] ?? Buffer.alloc(0)), f);
+    const v6 = f.orig.src;
+    const tally = new EventTally();
+    tally.setPods(
+      ['pod-a', 'pod-b'],
+      [
+        [v4, 0],
+        [v6, 1],
+      ],
+    );
+    for (const m of messages) tally.add(decodeEvent(viewOf(m), f), f);
+    const totals = new EventTotals();
+    const delta = tally.takeDelta();
+    if (!delta) throw new Error('nothing tallied');
+    totals.merge(delta);
+    const byPod = () =>
+      totals
+        .samples()
+        .filter((x) => x.metric.name === 'conntrack_connections_created_by_pod_total')
+        .map((x) => `${x.labels.pod_uid}/${x.labels.role}=${x.kind === 'value' ? x.value : NaN}`)
+        .sort();
+    // DESTROY events are not counted here; a pod talking to itself is its own client and server.
+    expect(byPod()).toEqual(['pod-a/client=3', 'pod-a/server=3', 'pod-b/client=1', 'pod-b/server=1']);
+    totals.setPods(['pod-b', 'pod-c']);
+    expect(byPod()).toEqual(['pod-b/client=1', 'pod-b/server=1', 'pod-c/client=0', 'pod-c/server=0']);
+  });
+
   it('hands over each count once, and the totals only grow across deltas', () => {
     const tally = tallied();
     const first = tally.takeDelta();
@@ -118,7 +150,14 @@ describe('event tally', () => {
     tally.add('destroy', f);
     const totals = new EventTotals();
     totals.merge(
-      tally.takeDelta() ?? { created: {}, createdByPort: {}, destroyed: {}, lifetime: {}, finished: {} },
+      tally.takeDelta() ?? {
+        created: {},
+        createdByPort: {},
+        createdByPod: {},
+        destroyed: {},
+        lifetime: {},
+        finished: {},
+      },
     );
     const names = new Set(totals.samples().map((s) => s.metric.name));
     expect(names).toEqual(

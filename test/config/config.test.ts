@@ -53,7 +53,7 @@ const DEFAULTS: Config = {
   collectorTimeoutMs: 10000,
   collectorOptions: new Map<string, unknown>([
     ['flows', DEFAULT_FLOW],
-    ['events', { receiveBufferBytes: 8388608, ports: [53, 80, 443, 6443] }],
+    ['events', { receiveBufferBytes: 8388608, ports: [53, 80, 443, 6443], podAttribution: false }],
   ]),
   flow: DEFAULT_FLOW,
   shutdownTimeoutMs: 10000,
@@ -121,6 +121,7 @@ describe('every variable, set to a non-default value', () => {
       CONNTRACK_EXPORTER_FLOW_ADDRESS_PREFIX_IPV6: '48',
       CONNTRACK_EXPORTER_EVENTS_RECEIVE_BUFFER_BYTES: '16777216',
       CONNTRACK_EXPORTER_EVENTS_PORTS: ' 53, 8080,53 ',
+      CONNTRACK_EXPORTER_EVENTS_POD_ATTRIBUTION: 'true',
       CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS: '2.5',
       OTEL_METRICS_EXPORTER: 'otlp',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.example:4318',
@@ -161,7 +162,7 @@ describe('every variable, set to a non-default value', () => {
       collectorTimeoutMs: 500,
       collectorOptions: new Map<string, unknown>([
         ['flows', flow],
-        ['events', { receiveBufferBytes: 16777216, ports: [53, 8080] }],
+        ['events', { receiveBufferBytes: 16777216, ports: [53, 8080], podAttribution: true }],
       ]),
       flow,
       shutdownTimeoutMs: 2500,

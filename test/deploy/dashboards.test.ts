@@ -63,6 +63,8 @@ const NOT_ON_DASHBOARDS: Readonly<Record<string, string>> = {
   conntrack_expect_stat_new_total: 'the panel shows create/delete; new duplicates create',
   conntrack_otlp_export_failures_total: 'OTLP push health belongs to the OpenTelemetry pipeline',
   conntrack_flow_walks_total: 'how the flow walk restarts: a diagnostic of the pass, not of the table',
+  conntrack_events_attribution_pods:
+    'a health check of event attribution; "Pods attributed" shows the flow pass count',
   conntrack_events_receive_buffer_bytes: 'a setting, said in a log line and in the overrun runbook',
 };
 

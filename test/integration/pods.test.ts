@@ -119,6 +119,24 @@ describe('pod attribution on a node with pods and Services', () => {
     const hostProcess = await run(node, { serve: { sink: [SINK] } });
     await hostNetworkPod.add(hostProcess.pid ?? 0);
 
+    await podTraffic();
+  });
+
+  /** What podTraffic() makes, per pod UID and role. */
+  function trafficByPod(): Record<string, number> {
+    const [pod1, pod2, pod3] = pods as [Pod, Pod, Pod];
+    return {
+      [`${pod1.cgroup.uid}/client`]: 7 + 5 + 4 + 2,
+      [`${pod1.cgroup.uid}/server`]: 3,
+      [`${pod2.cgroup.uid}/client`]: 3,
+      [`${pod2.cgroup.uid}/server`]: 7 + 2 + 2,
+      [`${pod3.cgroup.uid}/client`]: 6,
+      [`${pod3.cgroup.uid}/server`]: 4,
+    };
+  }
+
+  /** The test's traffic; each run makes 18 + 3 + 3 + 6 new flows from pods (see the expectations). */
+  async function podTraffic(): Promise<void> {
     const [pod1, pod2, pod3] = pods as [Pod, Pod, Pod];
     // pod1 -> Services: 7 answered by pod2, 5 to the dead backend, 4 to silent pod3.
     await run(pod1.ns, { send: { host: SERVICES.live, port: 53, count: 7, reply: true } });
@@ -130,7 +148,7 @@ describe('pod attribution on a node with pods and Services', () => {
     await run(pod3.ns, { send: { host: OUTSIDE, port: 9, count: 6, reply: false } });
     // The node itself -> pod2: 2; the node's address is nobody's pod.
     await run(node, { send: { host: pod2.v4, port: ECHO, count: 2, reply: true } });
-  });
+  }
 
   afterAll(async () => {
     for (const pod of pods) await pod.ns.destroy();
@@ -157,18 +175,10 @@ describe('pod attribution on a node with pods and Services', () => {
   }
 
   it('counts each pod’s flows as client and as server exactly as conntrack -L shows them', async () => {
-    const [pod1, pod2, pod3] = pods as [Pod, Pod, Pod];
     const flows = (await node.conntrackList()).map(parseConntrackLine);
     const expected = cliByPod(flows);
     // The oracle agrees with the traffic the test made.
-    expect(expected).toEqual({
-      [`${pod1.cgroup.uid}/client`]: 7 + 5 + 4 + 2,
-      [`${pod1.cgroup.uid}/server`]: 3,
-      [`${pod2.cgroup.uid}/client`]: 3,
-      [`${pod2.cgroup.uid}/server`]: 7 + 2 + 2,
-      [`${pod3.cgroup.uid}/client`]: 6,
-      [`${pod3.cgroup.uid}/server`]: 4,
-    });
+    expect(expected).toEqual(trafficByPod());
     const samples = parseExposition(
       (await runOnce(node, { CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION: 'true' })).stdout,
     );
@@ -233,7 +243,9 @@ describe('pod attribution on a node with pods and Services', () => {
     let prom: Prometheus | undefined;
     try {
       exporter = await startExporter(node, EXPORTER_PORT, {
+        CONNTRACK_EXPORTER_COLLECTORS: 'table,cpu_stats,expect_stats,sysctl,flows,events',
         CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION: 'true',
+        CONNTRACK_EXPORTER_EVENTS_POD_ATTRIBUTION: 'true',
         CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS: '1',
       });
       // The threshold lowered to the test's traffic: both backends (5 and 4 flows) qualify.
@@ -250,7 +262,10 @@ describe('pod attribution on a node with pods and Services', () => {
       await waitFor(
         'pod series and kube_pod_info scraped',
         async () =>
-          (await p.query('conntrack_flows_by_pod')).length > 0 && (await p.query('kube_pod_info')).length > 0
+          (await p.query('conntrack_flows_by_pod')).length > 0 &&
+          (await p.query('kube_pod_info')).length > 0 &&
+          // Two scrapes of the per-pod counters (they start at 0 once the pods are known): rate() has data.
+          (await p.query('rate(conntrack_connections_created_by_pod_total[15s])')).length > 0
             ? true
             : undefined,
         30_000,
@@ -294,6 +309,52 @@ describe('pod attribution on a node with pods and Services', () => {
       await prom?.stop();
       await exporter?.stop();
       ksm.kill('SIGKILL');
+    }
+  });
+
+  it('counts each pod’s new connections as client and as server from NEW events', async () => {
+    // A fresh table, so that every flow below is new (none reuses an entry of the flows above).
+    await node.exec('conntrack', ['-F']);
+    const exporter = await startExporter(node, 9410, {
+      CONNTRACK_EXPORTER_COLLECTORS: 'events',
+      CONNTRACK_EXPORTER_EVENTS_POD_ATTRIBUTION: 'true',
+    });
+    // The exporter listens inside the node namespace: scrape it from there.
+    const scrape = async () =>
+      parseExposition((await node.exec('curl', ['-sf', `${exporter.url}/metrics`])).stdout);
+    try {
+      await waitFor(
+        'the events collector to see the three pods',
+        async () =>
+          (valueOf(await scrape(), 'conntrack_events_attribution_pods') ?? 0) === 3 ? true : undefined,
+        15_000,
+      );
+      // The same traffic as at the start: one new connection per datagram exchange.
+      await podTraffic();
+      const expected = trafficByPod();
+      // The oracle: what conntrack -L shows of the new table, attributed as the flow pass does.
+      expect(cliByPod((await node.conntrackList()).map(parseConntrackLine))).toEqual(expected);
+      const byPod = (samples: ReturnType<typeof parseExposition>) =>
+        Object.fromEntries(
+          select(samples, 'conntrack_connections_created_by_pod_total').map((x) => [
+            `${x.labels.pod_uid}/${x.labels.role}`,
+            x.value,
+          ]),
+        );
+      const got = await waitFor(
+        'the per-pod connection counters',
+        async () => {
+          const b = byPod(await scrape());
+          const canon = (o: Record<string, number>) => JSON.stringify(Object.entries(o).sort());
+          return canon(b) === canon(expected) ? b : undefined;
+        },
+        15_000,
+      ).catch(async () => byPod(await scrape()));
+      expect(got).toEqual(expected);
+      // The host-network pod shares the node's addresses: never attributed.
+      expect(Object.keys(got).some((k) => k.startsWith(hostNetworkPod.uid))).toBe(false);
+    } finally {
+      await exporter.stop();
     }
   });
 });

@@ -20,7 +20,7 @@ export const PARAMETERS_FILE = `${REPO}deploy/prometheus/parameters.json`;
  * test/integration/pods.test.ts runs them on its pod topology, prometheus.test.ts all the others.
  */
 export const NEEDS_PODS =
-  /conntrack_flows_by_pod|conntrack_flow_attribution_pods|conntrack_flows_unreplied_dnat/;
+  /conntrack_flows_by_pod|conntrack_flow_attribution_pods|conntrack_flows_unreplied_dnat|conntrack_connections_created_by_pod_total/;
 
 interface Parameter {
   readonly name: string;

@@ -323,6 +323,8 @@ capability is only effective for UID 0, so UID 0 with every other capability dro
 {{- /* Pod attribution comes with the per-namespace collector, which brings hostPID (docs/pods.md). */}}
 - name: CONNTRACK_EXPORTER_FLOW_POD_ATTRIBUTION
   value: {{ .Values.perNamespace.enabled | toString | quote }}
+- name: CONNTRACK_EXPORTER_EVENTS_POD_ATTRIBUTION
+  value: {{ .Values.perNamespace.enabled | toString | quote }}
 - name: CONNTRACK_EXPORTER_EVENTS_RECEIVE_BUFFER_BYTES
   value: {{ $c.events.receiveBufferBytes | int64 | toString | quote }}
 - name: CONNTRACK_EXPORTER_EVENTS_PORTS
