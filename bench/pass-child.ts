@@ -44,6 +44,7 @@ async function raw(): Promise<void> {
 export interface PassResult {
   seconds: number;
   cpuSeconds: number;
+  userSeconds: number;
   read: number;
   ratio: number;
   /** conntrack_flows summed, and the destination-port series (protocol/port -> value). */
@@ -102,6 +103,7 @@ async function passes(budget: number, n: number): Promise<void> {
       results.push({
         seconds,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        userSeconds: cpu.user / 1e6,
         read: value('conntrack_flow_pass_flows_scanned'),
         ratio: value('conntrack_flow_pass_sampling_ratio'),
         flows,

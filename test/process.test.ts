@@ -194,13 +194,14 @@ describe('HTTP server', () => {
 });
 
 describe('OpenTelemetry loading', () => {
-  // A resolve hook in the exporter process reports every @opentelemetry module it loads.
+  // A resolve hook in the exporter process reports every module it loads of the packages that only
+  // some configurations need: OpenTelemetry (OTLP), yaml (a web configuration), bcryptjs (users).
   const HOOK = `data:text/javascript,${encodeURIComponent(
     [
       "import { registerHooks } from 'node:module';",
       'registerHooks({ resolve(specifier, context, next) {',
       '  const r = next(specifier, context);',
-      "  if (r.url.includes('/node_modules/@opentelemetry/')) process.stderr.write(`otel-module ${r.url}\\n`);",
+      '  if (/\\/node_modules\\/(@opentelemetry|yaml|bcryptjs)\\//.test(r.url)) process.stderr.write(`lazy-module ${r.url}\\n`);',
       '  return r;',
       '} });',
     ].join('\n'),
@@ -216,16 +217,21 @@ describe('OpenTelemetry loading', () => {
     return exporter
       .stderr()
       .split('\n')
-      .filter((l) => l.startsWith('otel-module '));
+      .filter((l) => l.startsWith('lazy-module '));
   }
 
-  /** The package of a reported module: `@opentelemetry/<name>`. */
+  /** The package of a reported module: `@opentelemetry/<name>`, `yaml` or `bcryptjs`. */
   const packages = (lines: string[]) =>
-    [...new Set(lines.map((l) => /\/node_modules\/(@opentelemetry\/[^/]+)\//.exec(l)?.[1] ?? l))].sort();
+    [
+      ...new Set(
+        lines.map((l) => /\/node_modules\/(@opentelemetry\/[^/]+|yaml|bcryptjs)\//.exec(l)?.[1] ?? l),
+      ),
+    ].sort();
 
-  it('loads the OpenTelemetry SDK only when OTLP is on', async () => {
-    // prom-client itself requires @opentelemetry/api (lib/metrics/processCpuTotal.js); nothing else.
-    expect(packages(await loadedWith({}))).toEqual(['@opentelemetry/api']);
+  it('loads the OpenTelemetry SDK only when OTLP is on, yaml and bcryptjs never without a web configuration', async () => {
+    // Not even @opentelemetry/api: the renderer loads prom-client's registry and metric classes
+    // only, not its index (whose default metrics require the API).
+    expect(packages(await loadedWith({}))).toEqual([]);
     const withOtlp = await loadedWith({
       OTEL_METRICS_EXPORTER: 'otlp,prometheus',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',

@@ -310,11 +310,13 @@ class ByAddress implements Aggregate {
   gauges(options: AggregateOptions): MetricGroup[] {
     const labels = (key: AddressKey): Labels => ({ address: addressLabel(key, this.reporting) ?? OTHER });
     const other = (): Labels => ({ address: OTHER });
+    const tallies = this.tallies;
+    // Streamed into topK (merged by prefix first when asked): no array of every address.
+    const all = function* (w: (t: Tally) => number): Generator<readonly [AddressKey, number]> {
+      for (const [key, t] of tallies) yield [key, w(t)];
+    };
     const pick = (w: (t: Tally) => number) =>
-      byReportedAddress(
-        [...this.tallies].map(([key, t]) => [key, w(t)] as const),
-        this.reporting,
-      );
+      this.reporting.mode === 'prefix' ? byReportedAddress(all(w), this.reporting) : all(w);
     const out = [
       topGroup(
         this.flowsMetric,

@@ -44,9 +44,13 @@ function identity(labelNames: readonly string[], labels: Labels): string {
 }
 
 /**
- * The K largest of `entries` by weight (ties broken by key order of `labelsOf`, so the result is
- * deterministic), then one "other" series per `bucketOf(key)` holding the sum of the rest. Only
- * the kept keys and the buckets are ever turned into labels.
+ * The K largest of `entries` by weight (ties broken by entry order, so the result is
+ * deterministic), then one "other" series per `bucketOf(key)` holding the sum of the rest, in the
+ * order of each bucket's largest entry. Only the kept keys and the buckets are ever turned into
+ * labels. One pass over `entries`, holding only the K kept and a sum per bucket: a pass's
+ * breakdown by address can have as many keys as the sample has flows, and sorting them all
+ * (O(n log n), and n tuples kept alive across young-generation collections) was most of a
+ * pass's garbage.
  */
 export function topK<K>(
   entries: Iterable<readonly [K, number]>,
@@ -55,18 +59,38 @@ export function topK<K>(
   otherOf: (bucket: number) => Labels,
   bucketOf: (key: K) => number = () => 0,
 ): Series[] {
-  const all = [...entries].filter(([, w]) => w !== 0);
-  all.sort((a, b) => b[1] - a[1]);
-  const out: Series[] = [];
-  const rest = new Map<number, number>();
-  all.forEach(([key, weight], i) => {
-    if (i < k) out.push({ labels: labelsOf(key), value: weight });
+  /** The K largest so far, largest first: key, weight, position in `entries`. */
+  const top: [K, number, number][] = [];
+  /** Per bucket: the sum of the rest, and its largest entry (weight, position) for the order. */
+  const rest = new Map<number, { sum: number; weight: number; at: number }>();
+  const toRest = (key: K, weight: number, at: number): void => {
+    const bucket = bucketOf(key);
+    const r = rest.get(bucket);
+    if (!r) rest.set(bucket, { sum: weight, weight, at });
     else {
-      const bucket = bucketOf(key);
-      rest.set(bucket, (rest.get(bucket) ?? 0) + weight);
+      r.sum += weight;
+      if (weight > r.weight || (weight === r.weight && at < r.at)) [r.weight, r.at] = [weight, at];
     }
-  });
-  for (const [bucket, value] of rest) out.push({ labels: otherOf(bucket), value });
+  };
+  let at = 0;
+  for (const [key, weight] of entries) {
+    if (weight === 0) continue;
+    const i0 = at++;
+    const last = top[top.length - 1];
+    if (top.length < k || (last !== undefined && weight > last[1])) {
+      // After every entry of equal weight: the first seen wins a tie, as a stable sort would.
+      let i = top.length;
+      while (i > 0 && (top[i - 1] as [K, number, number])[1] < weight) i--;
+      top.splice(i, 0, [key, weight, i0]);
+      if (top.length > k) {
+        const [ek, ew, ea] = top.pop() as [K, number, number];
+        toRest(ek, ew, ea);
+      }
+    } else toRest(key, weight, i0);
+  }
+  const out: Series[] = top.map(([key, weight]) => ({ labels: labelsOf(key), value: weight }));
+  const others = [...rest].sort((a, b) => b[1].weight - a[1].weight || a[1].at - b[1].at);
+  for (const [bucket, r] of others) out.push({ labels: otherOf(bucket), value: r.sum });
   return out;
 }
 

@@ -150,7 +150,8 @@ class RecentFlows {
 }
 
 class PassState {
-  readonly aggregator: FlowAggregator;
+  /** Dropped when the pass ends: a paused walk must not keep a pass's tallies alive. */
+  aggregator: FlowAggregator | undefined;
   read = 0;
   decoded = 0;
   duplicates = 0;
@@ -368,7 +369,7 @@ export class FlowWalker {
       this.endPass(st, true);
       return;
     }
-    st.aggregator.add(f);
+    st.aggregator?.add(f);
     this.hooks.onFlow?.(f);
     st.decoded += 1;
     this.checkBudget(st);
@@ -398,9 +399,20 @@ export class FlowWalker {
     this.state = undefined;
     const stillHeld = held && this.walking;
     if (!stillHeld) this.retire();
+    this.report(st, stillHeld);
+    if (!stillHeld) return;
+    const next = this.hooks.awaitNext();
+    if (next) this.begin(next);
+    else this.close();
+  }
+
+  /** Reports a pass; its own frame, so nothing of the pass stays reachable while the walk waits. */
+  private report(st: PassState, held: boolean): void {
     const { topK, seriesBudget, entries } = st.request;
     const scale = st.complete || st.decoded === 0 ? 1 : entries / st.decoded;
-    const { samples, folded } = st.aggregator.result({ topK, seriesBudget }, scale);
+    const aggregator = st.aggregator ?? new FlowAggregator(st.request.nowNs);
+    st.aggregator = undefined;
+    const { samples, folded } = aggregator.result({ topK, seriesBudget }, scale);
     this.hooks.report({
       kind: 'report',
       output: { samples: samples.map(toPlain), folded, malformed: st.malformed },
@@ -408,13 +420,9 @@ export class FlowWalker {
       decoded: st.decoded,
       duplicates: st.duplicates,
       complete: st.complete,
-      held: stillHeld,
+      held,
       starts: st.starts,
     });
-    if (!stillHeld) return;
-    const next = this.hooks.awaitNext();
-    if (next) this.begin(next);
-    else this.close();
   }
 
   private fail(error: Error): void {

@@ -8,6 +8,8 @@
 // walker never runs its own code inside that callback). Supervised by runner.ts.
 
 import { setPriority } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { isMainThread, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { toPlainError, type PlainError } from './errors.js';
 import { FlowWalker, type PassReport, type PassRequest } from './walk.js';
@@ -29,7 +31,28 @@ export type FromWorker = PassReport | { readonly kind: 'error'; readonly error: 
  */
 const WORKER_NICE = 10;
 
+type GcFunction = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+
+/**
+ * V8's gc() for this thread, without --expose-gc on the command line (the flag only makes new
+ * contexts carry the function), or undefined if this V8 refuses it.
+ */
+function gcFunction(): GcFunction | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc: unknown = runInNewContext('gc');
+    return typeof gc === 'function' ? (gc as GcFunction) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function serve(data: WorkerData): void {
+  // A thread blocked in Atomics.wait never runs V8's idle-time memory reducer, so the garbage of
+  // a pass and the heap pages it grew would stay resident until the next pass. One full,
+  // memory-reducing collection after each pass that leaves the walk paused gives them back
+  // (a few ms against a pass's hundreds).
+  const gc = gcFunction();
   const { port } = data;
   const wake = new Int32Array(data.wake);
   const walker = new FlowWalker(
@@ -40,6 +63,7 @@ function serve(data: WorkerData): void {
         port.postMessage(msg);
       },
       awaitNext: () => {
+        gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
         // The supervisor posts, then bumps `wake`: read the counter first, so a request posted
         // between the check and the wait makes the wait return at once.
         for (;;) {

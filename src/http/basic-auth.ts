@@ -4,8 +4,6 @@
 // a time; an unknown user is compared against a fixed hash so timing does not reveal which users
 // exist. The cache keys are SHA-256 digests: plaintext passwords are not kept.
 
-import bcrypt from 'bcryptjs';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -42,7 +40,9 @@ class Comparer {
   }
 
   compare(password: string, hash: string): Promise<boolean> {
-    if (!existsSync(WORKER_FILE)) return bcrypt.compare(password, hash).catch(() => false);
+    // bcryptjs is loaded only here (and in the worker): an exporter without users never loads it.
+    if (!existsSync(WORKER_FILE))
+      return import('bcryptjs').then((m) => m.default.compare(password, hash)).catch(() => false);
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve) => {
@@ -95,7 +95,10 @@ export class BasicAuth {
     if (!creds) return 'denied';
     const known = users.get(creds.user);
     const hash = known ?? FAKE_HASH;
-    const key = createHash('sha256')
+    // node:crypto on first use: an exporter without users never loads it (nor OpenSSL's code pages).
+    const key = process
+      .getBuiltinModule('node:crypto')
+      .createHash('sha256')
       .update(`${creds.user.length}:${creds.user}\0${hash}\0`)
       .update(creds.password)
       .digest('hex');

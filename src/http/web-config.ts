@@ -4,12 +4,16 @@
 // unknown key is an error, as with Go's yaml.UnmarshalStrict) and lists every problem at once.
 // Relative paths are taken from the file's directory. Knows nothing of metrics or the server.
 
-import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
-import { parseDocument } from 'yaml';
+import type { SecureContextOptions } from 'node:tls';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { ExporterError } from '../errors.js';
+
+/** The YAML parser, loaded on first use: an exporter without a web configuration never loads it. */
+const parseDocument = (...args: Parameters<typeof Yaml.parseDocument>) =>
+  (createRequire(import.meta.url)('yaml') as typeof Yaml).parseDocument(...args);
 
 export class WebConfigError extends ExporterError {
   readonly problems: readonly string[];
@@ -260,7 +264,7 @@ export function parseWebConfig(text: string, file: string, read: Reader = readFi
       caCerts = pemBlocks(ca.toString('utf8'));
       for (const pem of caCerts) {
         try {
-          new X509Certificate(pem);
+          new (process.getBuiltinModule('node:crypto').X509Certificate)(pem);
         } catch (err) {
           problems.push(`${W}.client_ca: a certificate does not parse (${(err as Error).message})`);
         }
@@ -316,7 +320,7 @@ export function parseWebConfig(text: string, file: string, read: Reader = readFi
     };
     if (cert && key && problems.length === 0) {
       try {
-        createSecureContext(context);
+        process.getBuiltinModule('node:tls').createSecureContext(context);
       } catch (err) {
         problems.push(`${W}: certificate and key do not load together (${(err as Error).message})`);
       }
