@@ -288,11 +288,17 @@ async function atSize(n: number, args: Args): Promise<void> {
     line('conntrack -L > /dev/null', ms(median(cli)));
     line('full pass (every flow)', ms(median(full)));
     line('default pass (budget, continuing the walk)', ms(pass));
-    line('default pass / raw floor (target <= 0.3)', `${(pass / floor).toFixed(2)}x`, pass / floor <= 0.3);
+    // The issue's targets for a pass are set at 1M flows (a table within the budget is read whole).
+    const sampled = count > DEFAULT_BUDGET;
     line(
-      'conntrack -L / default pass (target >= 5)',
+      `default pass / raw floor${sampled ? ' (target <= 0.3)' : ''}`,
+      `${(pass / floor).toFixed(2)}x`,
+      sampled ? pass / floor <= 0.3 : undefined,
+    );
+    line(
+      `conntrack -L / default pass${sampled ? ' (target >= 5)' : ''}`,
       `${(median(cli) / pass).toFixed(1)}x`,
-      median(cli) / pass >= 5,
+      sampled ? median(cli) / pass >= 5 : undefined,
     );
     line(
       'CPU per default pass (user + system)',
