@@ -2,8 +2,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
+import { NODE_FLAGS } from '../src/node-flags.js';
 import { CLI, NODE, exporterEnv, startExporter } from './support/exporter.js';
 import { parseExposition, valueOf } from './support/exposition.js';
 import { sh } from './support/netns.js';
@@ -240,5 +242,26 @@ describe('OpenTelemetry loading', () => {
     expect(packages(withOtlp)).toEqual(
       expect.arrayContaining(['@opentelemetry/exporter-metrics-otlp-http', '@opentelemetry/sdk-metrics']),
     );
+  });
+});
+
+describe('node flags', () => {
+  /** The command line of the exporter's process (the PID the test spawned). */
+  async function commandLine(env: Record<string, string>): Promise<string[]> {
+    const exporter = await startExporter(undefined, 0, env);
+    try {
+      return (await readFile(`/proc/${exporter.child.pid}/cmdline`, 'utf8')).split('\0');
+    } finally {
+      expect(await exporter.stop('SIGTERM')).toBe(0);
+    }
+  }
+
+  it('re-executes the same process with the flags of src/node-flags.ts, keeping explicit ones', async () => {
+    const plain = await commandLine({});
+    for (const flag of NODE_FLAGS) expect(plain).toContain(flag);
+    expect(plain.at(-2)).toBe(CLI);
+    // Given in NODE_OPTIONS: node already has it, nothing is added.
+    const chosen = await commandLine({ NODE_OPTIONS: '--max-semi-space-size=4' });
+    expect(chosen.filter((a) => a.startsWith('--max-semi-space-size'))).toEqual([]);
   });
 });
