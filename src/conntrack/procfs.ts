@@ -5,10 +5,7 @@
 // summed over CPUs (the Telegraf/Metricbeat bug). Reference: ct_cpu_seq_show() in
 // net/netfilter/nf_conntrack_standalone.c; docs/ctnetlink.md#the-procfs-fallback.
 
-// Synchronous reads: these are procfs files, generated in memory by the kernel on read, never
-// waiting on a disk; an async readFile costs four thread-pool round trips (open, fstat, read,
-// close) for each of the ~25 files a scrape reads, most of a scrape's CPU time at rest.
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExporterError } from '../errors.js';
 import type { CpuCounters, CpuStatName, ExpectStatName } from './stats.js';
@@ -102,16 +99,11 @@ export function kernelAtLeast(release: string, major: number, minor: number): bo
   return maj > major || (maj === major && min >= minor);
 }
 
-export function readProcStats(procPath: string, kernelRelease: string): Promise<ProcStats> {
-  // A throw inside the executor rejects: callers see the same promise as before.
-  return new Promise((resolve) => resolve(readProcStatsSync(procPath, kernelRelease)));
-}
-
-function readProcStatsSync(procPath: string, kernelRelease: string): ProcStats {
+export async function readProcStats(procPath: string, kernelRelease: string): Promise<ProcStats> {
   const file = join(procPath, 'net/stat/nf_conntrack');
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = await readFile(file, 'utf8');
   } catch (err) {
     throw new ProcfsError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
@@ -119,15 +111,11 @@ function readProcStatsSync(procPath: string, kernelRelease: string): ProcStats {
 }
 
 /** Reads one integer sysctl under net/netfilter (e.g. `nf_conntrack_max`). */
-export function readNetfilterSysctl(procPath: string, name: string): Promise<number> {
-  return new Promise((resolve) => resolve(readNetfilterSysctlSync(procPath, name)));
-}
-
-function readNetfilterSysctlSync(procPath: string, name: string): number {
+export async function readNetfilterSysctl(procPath: string, name: string): Promise<number> {
   const file = join(procPath, 'sys/net/netfilter', name);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = await readFile(file, 'utf8');
   } catch (err) {
     throw new ProcfsError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
