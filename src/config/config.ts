@@ -1,10 +1,11 @@
-// Layer: wiring. Configuration from environment variables through env-schema (ajv with coercion
-// and defaults). Every problem is collected and reported at once, each with the variable's name
-// and what would be valid; a misspelled CONNTRACK_EXPORTER_* variable is an error (env-schema
-// drops unknown keys silently). The standard OTEL_* variables are validated here too, because
-// nothing else reads them without sdk-node. Never exits: main.ts decides.
+// Layer: wiring. Configuration from environment variables, each checked against its spec (type,
+// allowed values, range) and coerced, defaults filled in. Every problem is collected and reported
+// at once, each with the variable's name and what would be valid; a misspelled
+// CONNTRACK_EXPORTER_* variable is an error. The standard OTEL_* variables are validated here too,
+// because nothing else reads them without sdk-node. Never exits: main.ts decides.
+// (A JSON-schema validator did this before; checking the four types here costs nothing, where
+// env-schema and ajv were about 17 MB of the exporter's resident memory: docs/flow-passes.md.)
 
-import envSchema from 'env-schema';
 import { isIP, isIPv6 } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { COLLECTORS } from '../collectors/index.js';
@@ -353,23 +354,44 @@ function hasControlCharacter(value: string): boolean {
 /** Decimal notation only: "0x10", "1e3", "0b1" or " 5" are refused rather than read as 16, 1000, 1, 5. */
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
-function schemaOf(): object {
-  const properties: Record<string, object> = {};
-  for (const [name, spec] of Object.entries(VARIABLES)) {
-    properties[name] = {
-      type: spec.type,
-      ...(spec.default !== undefined && { default: spec.default }),
-      ...(spec.enum && { enum: spec.enum }),
-      ...(spec.minimum !== undefined && { minimum: spec.minimum }),
-      ...(spec.maximum !== undefined && { maximum: spec.maximum }),
-    };
+/** One set variable's value after its spec's checks, or why it failed them. */
+type Checked = { readonly value: string | number | boolean } | { readonly error: string };
+
+/** A set variable's value checked against its spec: type (coerced from the text), enum, range. */
+function checkValue(spec: VarSpec, text: string): Checked {
+  let value: string | number | boolean = text;
+  if (spec.type === 'boolean') {
+    if (text !== 'true' && text !== 'false') return { error: 'must be boolean' };
+    value = text === 'true';
+  } else if (spec.type === 'integer' || spec.type === 'number') {
+    const n = text.trim() === '' ? NaN : Number(text);
+    if (Number.isNaN(n)) return { error: `must be ${spec.type}` };
+    if (spec.type === 'integer' && !Number.isInteger(n)) return { error: 'must be integer' };
+    if (spec.minimum !== undefined && n < spec.minimum) return { error: `must be >= ${spec.minimum}` };
+    if (spec.maximum !== undefined && n > spec.maximum) return { error: `must be <= ${spec.maximum}` };
+    value = n;
   }
-  return { type: 'object', properties };
+  if (spec.enum && !spec.enum.includes(String(value))) {
+    return { error: 'must be equal to one of the allowed values' };
+  }
+  return { value };
 }
 
-interface AjvError {
-  instancePath: string;
-  message?: string;
+/** Every variable's value: the set ones checked, the others their default (or absent). */
+function checkVariables(data: Readonly<Record<string, string>>): {
+  raw: Raw;
+  errors: { name: string; message: string }[];
+} {
+  const raw: Raw = {};
+  const errors: { name: string; message: string }[] = [];
+  for (const [name, spec] of Object.entries(VARIABLES)) {
+    const text = data[name];
+    const checked = text === undefined ? undefined : checkValue(spec, text);
+    if (checked && 'error' in checked) errors.push({ name, message: checked.error });
+    // A rejected value is replaced by the default, so every other problem is still listed.
+    raw[name] = checked && 'value' in checked ? checked.value : spec.default;
+  }
+  return { raw, errors };
 }
 
 /** Parses and validates the environment. Throws ConfigError listing every problem. */
@@ -399,7 +421,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   for (const name of known) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    // ajv coerces "Infinity" or "1e400" to a number and then skips its range checks for it.
+    // "Infinity" or "1e400" would pass as numbers: refused by name.
     const spec = VARIABLES[name];
     if ((spec?.type === 'number' || spec?.type === 'integer') && Math.abs(Number(value)) === Infinity) {
       problems.push(`${name}: must be finite (got "${value}"); valid: ${spec.valid}`);
@@ -416,23 +438,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     }
     data[name] = value;
   }
-  let raw: Raw;
-  try {
-    raw = envSchema<Raw>({ schema: schemaOf(), data, env: false });
-  } catch (err) {
-    const errors = (err as { errors?: AjvError[] }).errors ?? [];
-    if (errors.length === 0) throw new ConfigError([...problems, (err as Error).message]);
-    const rejected = new Set<string>();
-    for (const e of errors) {
-      const name = e.instancePath.replace(/^\//, '');
-      rejected.add(name);
-      problems.push(
-        `${name}: ${e.message ?? 'invalid'} (got "${data[name] ?? ''}"); valid: ${VARIABLES[name]?.valid ?? '?'}`,
-      );
-    }
-    // Validate the rest against defaults in place of the rejected values, so every problem is listed at once.
-    const rest = Object.fromEntries(Object.entries(data).filter(([name]) => !rejected.has(name)));
-    raw = envSchema<Raw>({ schema: schemaOf(), data: rest, env: false });
+  const { raw, errors } = checkVariables(data);
+  for (const e of errors) {
+    problems.push(
+      `${e.name}: ${e.message} (got "${data[e.name] ?? ''}"); valid: ${VARIABLES[e.name]?.valid ?? '?'}`,
+    );
   }
 
   const str = (name: string): string => String(raw[name] ?? '');
