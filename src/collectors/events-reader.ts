@@ -10,27 +10,23 @@
 import { setPriority } from 'node:os';
 import { EVENT_GROUPS, decodeEvent } from '../conntrack/events.js';
 import { NETLINK_NETFILTER } from '../conntrack/constants.js';
-import { FlowFields, familyName, formatAddress, protocolName, type AddressKey } from '../conntrack/flow.js';
+import { FlowFields, type AddressKey } from '../conntrack/flow.js';
 import { BATCH, MAX_READS_PER_POLL, MulticastListener } from '../netlink/multicast.js';
-import { EventTally, type ConnectionEvent, type TallyDelta } from './events-tally.js';
+import { EventTally, type TallyDelta } from './events-tally.js';
 
 export interface ReaderConfig {
   /** SO_RCVBUF request in bytes. */
   readonly receiveBufferBytes: number;
-  /** Send every event's addresses too (for a per-event hook in the exporter). */
-  readonly forward: boolean;
   /** Destination ports counted on their own (CONNTRACK_EXPORTER_EVENTS_PORTS). */
   readonly ports: readonly number[];
 }
 
-export type ToReader =
-  | { readonly kind: 'forward'; readonly on: boolean }
-  /** The pods' addresses (each an index into `uids`), for counting NEW events by pod. */
-  | {
-      readonly kind: 'pods';
-      readonly uids: readonly string[];
-      readonly addresses: readonly (readonly [AddressKey, number])[];
-    };
+/** The pods' addresses (each an index into `uids`), for counting NEW events by pod. */
+export type ToReader = {
+  readonly kind: 'pods';
+  readonly uids: readonly string[];
+  readonly addresses: readonly (readonly [AddressKey, number])[];
+};
 
 export type FromReader =
   | { readonly kind: 'ready'; readonly receiveBufferBytes: number; readonly forced: boolean }
@@ -39,7 +35,6 @@ export type FromReader =
       readonly delta?: TallyDelta;
       readonly overruns: number;
       readonly malformed: number;
-      readonly events?: readonly ConnectionEvent[];
     }
   | { readonly kind: 'error'; readonly code: string; readonly message: string };
 
@@ -80,8 +75,6 @@ function run(config: ReaderConfig): void {
   }
   const tally = new EventTally(new Set(config.ports));
   const fields = new FlowFields();
-  let forward = config.forward;
-  let events: ConnectionEvent[] = [];
   let overruns = 0;
   let malformed = 0;
   let lastSent = Date.now();
@@ -93,16 +86,6 @@ function run(config: ReaderConfig): void {
     onMessage: (msg) => {
       const kind = decodeEvent(msg, fields);
       tally.add(kind, fields);
-      if (forward && kind !== 'update') {
-        events.push({
-          kind,
-          family: familyName(fields.family),
-          protocol: protocolName(fields.orig.proto),
-          origSrc: formatAddress(fields.orig.src),
-          origDst: formatAddress(fields.orig.dst),
-          replySrc: formatAddress(fields.reply.src),
-        });
-      }
     },
     onOverrun: () => (overruns += 1),
     onMalformed: () => (malformed += 1),
@@ -115,7 +98,7 @@ function run(config: ReaderConfig): void {
   function flush(force: boolean): void {
     const delta = tally.takeDelta();
     const now = Date.now();
-    if (!delta && overruns === 0 && malformed === 0 && events.length === 0) {
+    if (!delta && overruns === 0 && malformed === 0) {
       if (!force && now - lastSent < HEARTBEAT_MS) return;
     }
     const msg: FromReader = {
@@ -123,10 +106,8 @@ function run(config: ReaderConfig): void {
       overruns,
       malformed,
       ...(delta ? { delta } : {}),
-      ...(events.length > 0 ? { events } : {}),
     };
     overruns = malformed = 0;
-    events = [];
     lastSent = now;
     send(msg);
   }
@@ -141,7 +122,6 @@ function run(config: ReaderConfig): void {
   setTimeout(poll, BUSY_POLL_MS);
   setInterval(() => flush(false), FLUSH_MS);
   process.on('message', (msg: ToReader) => {
-    if (msg.kind === 'forward') forward = msg.on;
     if (msg.kind === 'pods') tally.setPods(msg.uids, msg.addresses);
   });
   // The exporter went away: nothing would read our counts.

@@ -34,17 +34,6 @@ export interface TallyDelta {
   readonly finished: Record<string, [number, number, number, number]>;
 }
 
-/** One event as the per-event hook sees it (e.g. to attribute connections to pods). */
-export interface ConnectionEvent {
-  readonly kind: 'new' | 'destroy';
-  readonly family: 'ipv4' | 'ipv6';
-  readonly protocol: string;
-  /** The original tuple's addresses and the reply's source (the DNAT backend), as text. */
-  readonly origSrc: string;
-  readonly origDst: string;
-  readonly replySrc: string;
-}
-
 function emptyDelta(): TallyDelta {
   return { created: {}, createdByPort: {}, createdByPod: {}, destroyed: {}, lifetime: {}, finished: {} };
 }

@@ -14,20 +14,14 @@ import { readNetfilterSysctl } from '../conntrack/procfs.js';
 import { ExporterError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
-  connectionLifetime,
-  connectionsCreated,
-  connectionsCreatedByDstPort,
-  connectionsDestroyed,
-  finishedBytes,
-  finishedPackets,
+  EVENTS_METRICS,
+  eventsAttributionPods,
   eventsCoverage as coverageMetric,
   eventsOverruns,
   eventsReaderRestarts,
   eventsReceiveBuffer,
-  connectionsCreatedByPod,
-  eventsAttributionPods,
 } from '../metrics/catalog.js';
-import { EventTotals, type ConnectionEvent } from './events-tally.js';
+import { EventTotals } from './events-tally.js';
 import { HEARTBEAT_MS, type FromReader, type ReaderConfig, type ToReader } from './events-reader.js';
 import { sample, type Sample } from '../metrics/sample.js';
 import { defineCollector, type SettingValues } from './registry.js';
@@ -64,12 +58,8 @@ const HUNG_MS = 10 * HEARTBEAT_MS;
 const STABLE_MS = 2000;
 const MAX_BACKOFF_MS = 10_000;
 
-export type EventListener = (events: readonly ConnectionEvent[]) => void;
-
-/** The per-event hook and totals, for other collectors built on top of this one. */
+/** The collector and its totals (tests read them). */
 export interface EventsCollector extends Collector {
-  /** Calls `listener` with every batch of NEW/DESTROY events (addresses as text); returns an unsubscribe. */
-  onEvents(listener: EventListener): () => void;
   readonly totals: EventTotals;
 }
 
@@ -81,7 +71,6 @@ function defaultReaderFile(): string | undefined {
 export function eventsCollector(ctx: CollectorContext, options: EventsOptions): EventsCollector {
   const { log } = options;
   const totals = new EventTotals(new Set(options.ports));
-  const listeners = new Set<EventListener>();
   const restarts: Record<RestartReason, number> = { exit: 0, hung: 0 };
   let overruns = 0;
   let child: ChildProcess | undefined;
@@ -144,13 +133,11 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
     if (msg.delta) totals.merge(msg.delta);
     overruns += msg.overruns;
     if (msg.malformed > 0) options.countMalformed?.(msg.malformed);
-    if (msg.events && listeners.size > 0) for (const l of listeners) l(msg.events);
   }
 
   function spawnReader(file: string): void {
     const config: ReaderConfig = {
       receiveBufferBytes: options.receiveBufferBytes,
-      forward: listeners.size > 0,
       ports: options.ports,
     };
     const proc = fork(file, ['--events-reader', JSON.stringify(config)], {
@@ -274,14 +261,6 @@ export function eventsCollector(ctx: CollectorContext, options: EventsOptions): 
         error: lastError ?? new EventsReaderError('event reader is not running'),
       };
     },
-    onEvents(listener: EventListener): () => void {
-      listeners.add(listener);
-      child?.send({ kind: 'forward', on: true } satisfies ToReader);
-      return () => {
-        listeners.delete(listener);
-        if (listeners.size === 0) child?.send({ kind: 'forward', on: false } satisfies ToReader);
-      };
-    },
     async stop(): Promise<void> {
       stopping = true;
       if (podTimer) clearInterval(podTimer);
@@ -360,20 +339,7 @@ export const eventsDefinition = defineCollector<EventsSettings>({
     without: 'unavailable (reported as failing)',
   },
   needs: { netAdmin: 'required', hostPid: false },
-  metrics: [
-    connectionsCreated,
-    connectionsCreatedByDstPort,
-    connectionsCreatedByPod,
-    eventsAttributionPods,
-    connectionsDestroyed,
-    connectionLifetime,
-    finishedBytes,
-    finishedPackets,
-    eventsOverruns,
-    eventsReaderRestarts,
-    eventsReceiveBuffer,
-    coverageMetric,
-  ],
+  metrics: EVENTS_METRICS,
   settings: {
     variables: {
       CONNTRACK_EXPORTER_EVENTS_RECEIVE_BUFFER_BYTES: {

@@ -757,6 +757,22 @@ export const FLOW_METRICS: readonly MetricDef[] = [
 ];
 
 /** Every metric, in exposition order. */
+/** What the events collector produces (src/collectors/events.ts lists these). */
+export const EVENTS_METRICS: readonly MetricDef[] = [
+  connectionsCreated,
+  connectionsCreatedByDstPort,
+  connectionsCreatedByPod,
+  eventsAttributionPods,
+  connectionsDestroyed,
+  connectionLifetime,
+  finishedBytes,
+  finishedPackets,
+  eventsOverruns,
+  eventsReaderRestarts,
+  eventsReceiveBuffer,
+  eventsCoverage,
+];
+
 export const CATALOG: readonly MetricDef[] = [
   entries,
   entriesLimit,
@@ -771,18 +787,7 @@ export const CATALOG: readonly MetricDef[] = [
   netnsEntries,
   ...Object.values(netnsStats),
   netnsCount,
-  connectionsCreated,
-  connectionsCreatedByDstPort,
-  connectionsCreatedByPod,
-  eventsAttributionPods,
-  connectionsDestroyed,
-  connectionLifetime,
-  finishedBytes,
-  finishedPackets,
-  eventsOverruns,
-  eventsReaderRestarts,
-  eventsReceiveBuffer,
-  eventsCoverage,
+  ...EVENTS_METRICS,
   collectorSuccess,
   collectorDuration,
   collectorSource,
