@@ -21,7 +21,7 @@ import type { ChildProcess } from 'node:child_process';
 import { VARIABLES } from '../src/config/config.js';
 import { FlowFields } from '../src/conntrack/flow.js';
 import { FlowAggregator } from '../src/flows/aggregate.js';
-import { NODE_FLAGS } from '../src/node-flags.js';
+import { NODE_ENV, NODE_FLAGS } from '../src/node-flags.js';
 import { Netns, withConntrackMax } from '../test/support/netns.js';
 import type { PassResult } from './pass-child.js';
 
@@ -60,9 +60,10 @@ const ms = (s: number): string => `${(s * 1000).toFixed(0)} ms`;
 const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
 const sleep = (t: number): Promise<void> => new Promise((r) => setTimeout(r, t));
 
-/** A bench child, with the node flags cli.ts gives the exporter (src/node-flags.ts). */
+/** A bench child, with the node flags and environment cli.ts gives the exporter (src/node-flags.ts). */
 async function child<T>(ns: Netns, args: string[]): Promise<T> {
-  const { stdout } = await ns.exec(NODE, [...NODE_FLAGS, `${DIST}pass-child.js`, ...args]);
+  const env = Object.entries(NODE_ENV).map(([k, v]) => `${k}=${v}`);
+  const { stdout } = await ns.exec('env', [...env, NODE, ...NODE_FLAGS, `${DIST}pass-child.js`, ...args]);
   return JSON.parse(stdout.trim()) as T;
 }
 
@@ -378,7 +379,11 @@ export async function benchPart(argv: readonly string[]): Promise<void> {
   console.log(
     `flows bench: kernel ${kernel}, node ${process.version}, ${cpus().length} CPUs, ${new Date().toISOString()}`,
   );
-  console.log(`exporter and pass children run with node ${NODE_FLAGS.join(' ')} (src/node-flags.ts)`);
+  console.log(
+    `exporter and pass children run with node ${NODE_FLAGS.join(' ')} and ${Object.entries(NODE_ENV)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')} (src/node-flags.ts)`,
+  );
   foldZones();
   const current = Number((await readFile('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8')).trim());
   const needed = Math.max(current, Math.ceil(Math.max(...args.sizes) * 1.2));

@@ -1,16 +1,17 @@
 // Bench child, run inside the filled namespace. Modes:
 //   raw               read and discard the whole dump (the floor: kernel + socket, no decoding)
-//   passes <budget> <n>  a flow collector as the exporter runs it (worker thread, table walk),
+//   passes <budget> <n>  a flow collector as the exporter runs it (the table walk on this thread),
 //                     one warm-up pass and then n timed passes with that per-pass budget
 // Prints one JSON line.
 
 import { performance } from 'node:perf_hooks';
-import { pino } from 'pino';
+import { createLogger } from '../src/log.js';
 import { ConntrackClient } from '../src/conntrack/client.js';
 import { flowCollector } from '../src/collectors/flows.js';
 import { VARIABLES } from '../src/config/config.js';
 import { Telemetry } from '../src/metrics/telemetry.js';
 import { forEachMessage } from '../src/netlink/codec.js';
+import { openDumpSocket } from '../src/netlink/polled.js';
 import { openNetfilterSocket } from '../src/netlink/transport.js';
 
 const [mode = 'raw', budgetArg = '', countArg = '3'] = process.argv.slice(2);
@@ -18,8 +19,8 @@ const [mode = 'raw', budgetArg = '', countArg = '3'] = process.argv.slice(2);
 const maxRssMb = (): number => process.resourceUsage().maxRSS / 1024;
 
 async function raw(): Promise<void> {
-  // The same socket settings as the exporter, and only the framing walk needed to find DONE.
-  const sock = openNetfilterSocket();
+  // The same socket as the exporter's flow walk, and only the framing walk needed to find DONE.
+  const sock = openDumpSocket(openNetfilterSocket);
   const req = Buffer.alloc(20);
   req.writeUInt32LE(20, 0);
   req.writeUInt16LE(0x0101, 4);
@@ -27,6 +28,8 @@ async function raw(): Promise<void> {
   req.writeUInt32LE(1, 8);
   let flows = 0;
   const started = performance.now();
+  // The dump socket never keeps the process alive by itself.
+  const alive = setInterval(() => undefined, 1000);
   await new Promise<void>((resolve) => {
     sock.on('message', (buf) => {
       forEachMessage(buf, (msg) => {
@@ -37,6 +40,7 @@ async function raw(): Promise<void> {
     sock.send(req);
   });
   const seconds = (performance.now() - started) / 1000;
+  clearInterval(alive);
   sock.close();
   process.stdout.write(`${JSON.stringify({ seconds, flows, maxRssMb: maxRssMb() })}\n`);
 }
@@ -62,7 +66,7 @@ async function passes(budget: number, n: number): Promise<void> {
       procPath: '/proc',
       kernelRelease: '',
       timeoutMs,
-      log: pino({ level: 'silent' }),
+      log: createLogger('silent'),
       telemetry: new Telemetry('bench'),
     },
     {
@@ -74,7 +78,7 @@ async function passes(budget: number, n: number): Promise<void> {
       enableAccounting: false,
       podAttribution: false,
       addresses: { mode: 'full' },
-      log: pino({ level: 'silent' }),
+      log: createLogger('silent'),
     },
   );
   const results: PassResult[] = [];

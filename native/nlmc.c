@@ -1,7 +1,8 @@
-// Receive-only netlink multicast socket for the events reader (src/netlink/multicast.ts), as a
-// Node-API addon: open a socket on one netlink protocol, join groups, size its receive buffer
-// (SO_RCVBUFFORCE when the process may, else SO_RCVBUF), and read every queued datagram in one
-// call with recvmmsg(2) into fixed slots of a caller's buffer. Nothing polls here: the caller
+// Netlink sockets read in batches, for the events reader (src/netlink/multicast.ts) and the flow
+// walk's dumps (src/netlink/polled.ts), as a Node-API addon: open a socket on one netlink
+// protocol, join groups, size its receive buffer (SO_RCVBUFFORCE when the process may, else
+// SO_RCVBUF), send a request to the kernel, and read every queued datagram in one call with
+// recvmmsg(2) into fixed slots of a caller's buffer. Nothing polls here: the caller
 // reads on its own schedule, so a burst costs one system call per batch instead of a wakeup and a
 // JavaScript callback per event, and an overrun (ENOBUFS) is a return value, never an abort.
 // References: netlink(7), recvmmsg(2), socket(7) (SO_RCVBUFFORCE); net/netlink/af_netlink.c.
@@ -9,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/netlink.h>
+#include <malloc.h>
 #include <node_api.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +42,22 @@ static napi_value set_int(napi_env env, napi_value obj, const char *key, int64_t
   napi_create_int64(env, value, &v);
   napi_set_named_property(env, obj, key, v);
   return obj;
+}
+
+// A typed array argument of the given type: its data and length, or ok = 0.
+static void *array_arg(napi_env env, napi_value v, napi_typedarray_type want, size_t *n, int *ok) {
+  napi_typedarray_type t;
+  void *data = NULL;
+  if (!*ok || napi_get_typedarray_info(env, v, &t, n, &data, NULL, NULL) != napi_ok || t != want) *ok = 0;
+  return data;
+}
+
+// The arguments of a call: argc of them, the first an fd (int32), or ok = 0.
+static int fd_args(napi_env env, napi_callback_info info, size_t argc, napi_value *argv, int *ok) {
+  size_t got = argc;
+  napi_get_cb_info(env, info, &got, argv, NULL, NULL);
+  *ok = got == argc;
+  return *ok ? int_arg(env, argv[0], ok) : -1;
 }
 
 // open(protocol, groups: number[], receiveBufferBytes) -> { fd, receiveBufferBytes, forced }
@@ -106,18 +124,13 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
 // length, or -(its real length) when it did not fit its slot (truncated). Returns the number of
 // datagrams (0: nothing queued), or -ENOBUFS after an overrun (the queue is intact; read again).
 static napi_value nl_read(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int ok = argc == 3;
-  int fd = ok ? int_arg(env, argv[0], &ok) : -1;
-  napi_typedarray_type t1, t2;
+  int ok;
+  int fd = fd_args(env, info, 3, argv, &ok);
   size_t n1 = 0, n2 = 0;
-  void *data = NULL, *lens = NULL;
-  if (ok && (napi_get_typedarray_info(env, argv[1], &t1, &n1, &data, NULL, NULL) != napi_ok ||
-             napi_get_typedarray_info(env, argv[2], &t2, &n2, &lens, NULL, NULL) != napi_ok ||
-             t1 != napi_uint8_array || t2 != napi_int32_array || n2 == 0 || n1 / n2 < 64))
-    ok = 0;
+  void *data = array_arg(env, argv[1], napi_uint8_array, &n1, &ok);
+  void *lens = array_arg(env, argv[2], napi_int32_array, &n2, &ok);
+  if (n2 == 0 || n1 / n2 < 64) ok = 0;
   if (!ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "read(fd, Uint8Array, Int32Array)");
     return NULL;
@@ -154,14 +167,46 @@ static napi_value nl_read(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// send(fd, Uint8Array) -> bytes sent | -errno. To the kernel (port 0); for the dump socket of the
+// flow walk (src/netlink/polled.ts), which reads the replies with read().
+static napi_value nl_send(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int ok;
+  int fd = fd_args(env, info, 2, argv, &ok);
+  size_t n = 0;
+  void *data = array_arg(env, argv[1], napi_uint8_array, &n, &ok);
+  if (!ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "send(fd, Uint8Array)");
+    return NULL;
+  }
+  struct sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  ssize_t sent;
+  do {
+    sent = sendto(fd, data, n, 0, (struct sockaddr *)&kernel, sizeof kernel);
+  } while (sent < 0 && errno == EINTR);
+  napi_value out;
+  napi_create_int32(env, sent < 0 ? -errno : (int32_t)sent, &out);
+  return out;
+}
+
 static napi_value nl_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int ok = argc == 1;
-  int fd = ok ? int_arg(env, argv[0], &ok) : -1;
+  int ok;
+  int fd = fd_args(env, info, 1, argv, &ok);
   if (ok && fd >= 0) close(fd);
   return NULL;
+}
+
+// trim() -> true when memory was given back. glibc keeps the heap pages that free() returns, in
+// every arena, for reuse; after a flow pass has freed a few MB of datagrams and decoder memory
+// those pages stay resident until the next pass. malloc_trim(3) gives the free ones back.
+static napi_value nl_trim(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  napi_get_boolean(env, malloc_trim(0) != 0, &out);
+  return out;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -169,8 +214,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, nl_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"read", NULL, nl_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, nl_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"send", NULL, nl_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"trim", NULL, nl_trim, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, 3, props);
+  napi_define_properties(env, exports, 5, props);
   return exports;
 }
 

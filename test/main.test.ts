@@ -25,7 +25,7 @@ async function run(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new Capture();
   const stderr = new Capture();
-  // Logs go to fd 2 through pino; silence them, the streams carry what main writes itself.
+  // Logs go to fd 2 (src/log.ts); silence them, the streams carry what main writes itself.
   const code = await main(argv, { CONNTRACK_EXPORTER_LOG_LEVEL: 'silent', ...env }, { stdout, stderr });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }

@@ -1,11 +1,11 @@
-// Process tests: the real CLI, forked, asserting exit codes and output (pino's habit).
+// Process tests: the real CLI, forked, asserting exit codes and output.
 
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { NODE_FLAGS } from '../src/node-flags.js';
+import { NODE_ENV, NODE_FLAGS } from '../src/node-flags.js';
 import { CLI, NODE, exporterEnv, startExporter } from './support/exporter.js';
 import { parseExposition, valueOf } from './support/exposition.js';
 import { sh } from './support/netns.js';
@@ -248,9 +248,16 @@ describe('OpenTelemetry loading', () => {
 describe('node flags', () => {
   /** The command line of the exporter's process (the PID the test spawned). */
   async function commandLine(env: Record<string, string>): Promise<string[]> {
+    return (await started(env)).cmdline;
+  }
+
+  /** The command line and environment of the running exporter process. */
+  async function started(env: Record<string, string>): Promise<{ cmdline: string[]; environ: string[] }> {
     const exporter = await startExporter(undefined, 0, env);
     try {
-      return (await readFile(`/proc/${exporter.child.pid}/cmdline`, 'utf8')).split('\0');
+      const read = async (what: string) =>
+        (await readFile(`/proc/${exporter.child.pid}/${what}`, 'utf8')).split('\0');
+      return { cmdline: await read('cmdline'), environ: await read('environ') };
     } finally {
       expect(await exporter.stop('SIGTERM')).toBe(0);
     }
@@ -263,5 +270,19 @@ describe('node flags', () => {
     // Given in NODE_OPTIONS: node already has it, nothing is added.
     const chosen = await commandLine({ NODE_OPTIONS: '--max-semi-space-size=4' });
     expect(chosen.filter((a) => a.startsWith('--max-semi-space-size'))).toEqual([]);
+  });
+
+  it('re-executes with the environment of src/node-flags.ts, keeping variables given explicitly', async () => {
+    const plain = await started({});
+    for (const [name, value] of Object.entries(NODE_ENV)) expect(plain.environ).toContain(`${name}=${value}`);
+    // Everything else of the environment is kept.
+    expect(plain.environ.some((v) => v.startsWith('PATH='))).toBe(true);
+    // Given explicitly (and the flags given too, so nothing else could cause a re-exec): kept as is.
+    const chosen = await started({
+      MALLOC_ARENA_MAX: '4',
+      NODE_OPTIONS: NODE_FLAGS.join(' '),
+    });
+    expect(chosen.environ).toContain('MALLOC_ARENA_MAX=4');
+    expect(chosen.environ).not.toContain('MALLOC_ARENA_MAX=1');
   });
 });

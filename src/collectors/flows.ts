@@ -7,9 +7,12 @@
 // usage threshold (the old aggregates then age out, they are never made to look fresh).
 
 import { performance } from 'node:perf_hooks';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressReporting } from '../conntrack/address-prefix.js';
+import { readSmallFile } from '../conntrack/procfs.js';
+import { trimNativeHeap } from '../netlink/native.js';
+import { dumpSocketCanPause } from '../netlink/polled.js';
 import { ExporterError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
@@ -75,7 +78,7 @@ interface LastPass {
   readonly error?: Error;
 }
 
-/** Tables up to this many entries (when within the budget) are read on the main thread. */
+/** Without the addon, tables up to this many entries (within the budget) are read on the main thread. */
 export const INLINE_MAX_FLOWS = 10_000;
 
 /** Longest a pass may run: its interval, but never less than twice the netlink timeout. */
@@ -90,9 +93,7 @@ export function maxAgeMs(options: Pick<FlowOptions, 'intervalMs' | 'maxAgeMs'>):
 
 async function readBuckets(procPath: string): Promise<number | undefined> {
   try {
-    const n = Number(
-      (await readFile(join(procPath, 'sys/net/netfilter/nf_conntrack_buckets'), 'utf8')).trim(),
-    );
+    const n = Number((await readSmallFile(join(procPath, 'sys/net/netfilter/nf_conntrack_buckets'))).trim());
     return Number.isFinite(n) ? n : undefined;
   } catch {
     return undefined;
@@ -115,18 +116,24 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
   const inline = new InlinePassRunner(ctx.timeoutMs);
 
   /**
-   * A small table that fits the budget is read inline, on this thread: a few milliseconds of
-   * decoding per event-loop turn, and no thread (nor its memory) at all. Anything bigger goes to
-   * the flow worker, which keeps the walk between passes.
+   * Passes run on this thread whenever the dump socket can pause (the project's addon is built):
+   * a few milliseconds of reading and decoding per event-loop turn, the walk held between passes
+   * with nothing blocked, and no thread (nor its memory) at all. Without the addon, a small table
+   * that fits the budget is still read inline, and anything bigger goes to the flow worker,
+   * which holds the walk by blocking its own thread between passes.
    */
   async function passRunner(entries: number): Promise<PassRunner> {
-    if (!options.runner && entries <= Math.min(options.maxFlowsPerPass, INLINE_MAX_FLOWS)) {
+    if (
+      !options.runner &&
+      (dumpSocketCanPause() || entries <= Math.min(options.maxFlowsPerPass, INLINE_MAX_FLOWS))
+    ) {
       const held = runner;
       runner = undefined;
       await held?.close();
       return inline;
     }
     if (!runner) {
+      await inline.close();
       const file = workerFile();
       runner =
         options.runner?.() ?? (file ? new WorkerPassRunner(spawnFlowWorker(file), ctx.timeoutMs) : inline);
@@ -195,6 +202,8 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
     ).run(request, passDeadlineMs(options.intervalMs, ctx.timeoutMs));
     for (const reason of report.starts) walks[reason] += 1;
     ctx.telemetry.countMalformed(report.output.malformed);
+    // The pass's datagrams and tallies are free now: give the C heap's free pages back.
+    trimNativeHeap();
     const samples = report.output.samples.map(fromPlain);
     const seconds = (performance.now() - started) / 1000;
     const ratio = report.complete || entries === 0 ? 1 : Math.min(1, report.decoded / entries);
@@ -280,6 +289,7 @@ export function flowCollector(ctx: CollectorContext, options: FlowOptions): Flow
       if (timer) clearTimeout(timer);
       await running;
       await runner?.close();
+      await inline.close();
     },
     collect(): Promise<CollectResult> {
       // No source serves this collector: it fails, and reports no source_info rather than "netlink".

@@ -43,6 +43,7 @@ import {
 } from '../metrics/catalog.js';
 import { ByPod, UnrepliedDnat, type PodTable } from './pods.js';
 import type { Sample } from '../metrics/sample.js';
+import { AddressTally } from './tally.js';
 import {
   fitBudget,
   mergeSeries,
@@ -226,6 +227,8 @@ class ByDstPort implements Aggregate {
   /** Per protocol, flows and bytes by destination port (1 MiB a protocol, allocated on first use). */
   private readonly flows: (Float64Array | undefined)[] = [];
   private readonly bytes: (Float64Array | undefined)[] = [];
+  /** Per protocol, the ports with flows, in the order first seen. */
+  private readonly seen: (number[] | undefined)[] = [];
   private sawCounters = false;
 
   add(f: FlowFields, bytes: number): void {
@@ -236,21 +239,27 @@ class ByDstPort implements Aggregate {
     if (!flows || !portBytes) {
       this.flows[proto] = flows = new Float64Array(65536);
       this.bytes[proto] = portBytes = new Float64Array(65536);
+      this.seen[proto] = [];
     }
     const port = f.orig.dport;
-    flows[port] = (flows[port] ?? 0) + 1;
+    const n = flows[port] ?? 0;
+    if (n === 0) this.seen[proto]?.push(port);
+    flows[port] = n + 1;
     if (bytes >= 0) {
       this.sawCounters = true;
       portBytes[port] = (portBytes[port] ?? 0) + bytes;
     }
   }
 
-  /** Key protocol * 65536 + port, for one of the two tables. */
+  /** Key protocol * 65536 + port, for one of the two tables, by protocol and port. */
   private *entries(tables: (Float64Array | undefined)[]): Generator<readonly [number, number]> {
     for (let proto = 0; proto < tables.length; proto++) {
       const t = tables[proto];
-      if (!t) continue;
-      for (let port = 0; port < 65536; port++) {
+      const ports = this.seen[proto];
+      if (!t || !ports) continue;
+      // The seen ports alone (a few thousand, not 65,536), in port order as before.
+      ports.sort((a, b) => a - b);
+      for (const port of ports) {
         const n = t[port] ?? 0;
         if (n > 0) yield [proto * 65536 + port, n];
       }
@@ -276,70 +285,41 @@ class ByDstPort implements Aggregate {
   }
 }
 
-interface Tally {
-  flows: number;
-  bytes: number;
-}
-
 /** Flows and bytes by one address of the original tuple: top K, one "other". */
 class ByAddress implements Aggregate {
-  private readonly tallies = new Map<AddressKey, Tally>();
+  readonly tally: AddressTally;
   private sawCounters = false;
+  private readonly source: boolean;
 
   constructor(
-    private readonly end: 'src' | 'dst',
+    end: 'src' | 'dst',
     private readonly flowsMetric: MetricDef,
     private readonly bytesMetric: MetricDef,
     /** `full` or `prefix`: with `none` this aggregate does not exist. */
     private readonly reporting: AddressReporting,
-  ) {}
+    /** Distinct addresses expected (the last pass's count): room for them from the start. */
+    expected: number,
+  ) {
+    this.source = end === 'src';
+    this.tally = new AddressTally(expected);
+  }
 
   add(f: FlowFields, bytes: number): void {
-    const key = f.orig[this.end];
-    const counted = bytes >= 0 ? bytes : 0;
     if (bytes >= 0) this.sawCounters = true;
-    const t = this.tallies.get(key);
-    if (t) {
-      t.flows += 1;
-      t.bytes += counted;
-    } else {
-      this.tallies.set(key, { flows: 1, bytes: counted });
-    }
+    this.tally.add(this.source ? f.orig.src : f.orig.dst, bytes >= 0 ? bytes : 0);
   }
 
   gauges(options: AggregateOptions): MetricGroup[] {
     const labels = (key: AddressKey): Labels => ({ address: addressLabel(key, this.reporting) ?? OTHER });
     const other = (): Labels => ({ address: OTHER });
-    const tallies = this.tallies;
     // Streamed into topK (merged by prefix first when asked): no array of every address.
-    const all = function* (w: (t: Tally) => number): Generator<readonly [AddressKey, number]> {
-      for (const [key, t] of tallies) yield [key, w(t)];
-    };
-    const pick = (w: (t: Tally) => number) =>
-      this.reporting.mode === 'prefix' ? byReportedAddress(all(w), this.reporting) : all(w);
-    const out = [
-      topGroup(
-        this.flowsMetric,
-        topK(
-          pick((t) => t.flows),
-          options.topK,
-          labels,
-          other,
-        ),
-      ),
-    ];
+    const pick = (w: 'flows' | 'bytes') =>
+      this.reporting.mode === 'prefix'
+        ? byReportedAddress(this.tally.entries(w), this.reporting)
+        : this.tally.entries(w);
+    const out = [topGroup(this.flowsMetric, topK(pick('flows'), options.topK, labels, other))];
     if (this.sawCounters) {
-      out.push(
-        topGroup(
-          this.bytesMetric,
-          topK(
-            pick((t) => t.bytes),
-            options.topK,
-            labels,
-            other,
-          ),
-        ),
-      );
+      out.push(topGroup(this.bytesMetric, topK(pick('bytes'), options.topK, labels, other)));
     }
     return out;
   }
@@ -406,7 +386,12 @@ class AgeByProtocol implements Aggregate {
  * the by-address aggregates are absent (their totals are conntrack_flows'); pod attribution
  * still matches full addresses, inside the pass, and reports only pod UIDs.
  */
-function aggregates(nowNs: number, pods: PodTable | undefined, addresses: AddressReporting): Aggregate[] {
+function aggregates(
+  nowNs: number,
+  pods: PodTable | undefined,
+  addresses: AddressReporting,
+  expected: AddressCounts,
+): Aggregate[] {
   return [
     new ByProtocolState(),
     new ByZone(),
@@ -414,13 +399,19 @@ function aggregates(nowNs: number, pods: PodTable | undefined, addresses: Addres
     ...(addresses.mode === 'none'
       ? []
       : [
-          new ByAddress('src', flowsBySrcAddress, flowBytesBySrcAddress, addresses),
-          new ByAddress('dst', flowsByDstAddress, flowBytesByDstAddress, addresses),
+          new ByAddress('src', flowsBySrcAddress, flowBytesBySrcAddress, addresses, expected.src),
+          new ByAddress('dst', flowsByDstAddress, flowBytesByDstAddress, addresses, expected.dst),
         ]),
     new AgeByProtocol(nowNs),
     new UnrepliedDnat(addresses),
     ...(pods ? [new ByPod(pods)] : []),
   ];
+}
+
+/** Distinct source and destination addresses of a pass. */
+export interface AddressCounts {
+  readonly src: number;
+  readonly dst: number;
 }
 
 export class FlowAggregator {
@@ -430,9 +421,21 @@ export class FlowAggregator {
    * @param nowNs the pass's reference time for ages, in ns since the epoch
    * @param pods the pods' addresses, when pod attribution is on
    * @param addresses how addresses appear in labels (full, by prefix, not at all)
+   * @param expected distinct addresses to make room for (the last pass's addressCounts())
    */
-  constructor(nowNs: number, pods?: PodTable, addresses: AddressReporting = FULL_ADDRESSES) {
-    this.parts = aggregates(nowNs, pods, addresses);
+  constructor(
+    nowNs: number,
+    pods?: PodTable,
+    addresses: AddressReporting = FULL_ADDRESSES,
+    expected: AddressCounts = { src: 0, dst: 0 },
+  ) {
+    this.parts = aggregates(nowNs, pods, addresses, expected);
+  }
+
+  /** Distinct addresses tallied so far (0 with addresses reported `none`). */
+  addressCounts(): AddressCounts {
+    const sizes = this.parts.flatMap((p) => (p instanceof ByAddress ? [p.tally.size] : []));
+    return { src: sizes[0] ?? 0, dst: sizes[1] ?? 0 };
   }
 
   add(f: FlowFields): void {

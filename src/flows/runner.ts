@@ -2,8 +2,9 @@
 // a deadline; a worker that dies (exit, crash, out of heap) or misses the deadline is terminated,
 // the pass fails with a typed error, and the next pass gets a fresh worker (and a fresh walk).
 // The worker lives only while it holds a walk paused mid-table: a table that fits the budget
-// costs no thread between passes. Without a compiled worker file (the TypeScript sources, in
-// unit tests) passes run inline, each on a fresh walk.
+// costs no thread between passes. Passes run inline, on the main thread, whenever the dump
+// socket can pause (the project's addon is built, src/netlink/polled.ts): the walk is then held
+// without blocking anything; the worker is for a build without the addon.
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -128,32 +129,47 @@ export class WorkerPassRunner implements PassRunner {
   }
 }
 
-/** Passes in this thread, each on a fresh walk (never paused: this thread must not block). */
+/**
+ * Passes in this thread. Between passes that leave the walk mid-table the walker pauses its
+ * socket (src/netlink/polled.ts reads only when asked), so nothing blocks and no thread is
+ * needed; with a socket that cannot pause, every pass starts a fresh walk.
+ */
 export class InlinePassRunner implements PassRunner {
+  private walker: FlowWalker | undefined;
+  private settle: ((r: PassReport | { readonly kind: 'error'; readonly error: Error }) => void) | undefined;
+
   constructor(private readonly timeoutMs: number) {}
 
   run(request: PassRequest, deadlineMs: number): Promise<PassReport> {
     return new Promise<PassReport>((resolve, reject) => {
+      const walker = (this.walker ??= new FlowWalker(
+        { timeoutMs: this.timeoutMs },
+        { report: (r) => this.settle?.(r) },
+      ));
       const timer = setTimeout(() => {
-        walker.close();
+        this.settle = undefined;
+        void this.close();
         reject(new FlowPassDeadlineError(deadlineMs));
       }, deadlineMs);
-      const walker: FlowWalker = new FlowWalker(
-        { timeoutMs: this.timeoutMs },
-        {
-          report: (r) => {
-            clearTimeout(timer);
-            if (r.kind === 'report') resolve(r);
-            else reject(r.error);
-          },
-          awaitNext: () => undefined,
-        },
-      );
-      walker.pass(request);
+      this.settle = (r) => {
+        clearTimeout(timer);
+        this.settle = undefined;
+        if (r.kind === 'report') resolve(r);
+        else reject(r.error);
+      };
+      try {
+        walker.pass(request);
+      } catch (err) {
+        clearTimeout(timer);
+        this.settle = undefined;
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
 
   close(): Promise<void> {
+    this.walker?.close();
+    this.walker = undefined;
     return Promise.resolve();
   }
 }

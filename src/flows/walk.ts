@@ -7,9 +7,11 @@
 // where it stopped; at the end of the table the walk wraps around to a fresh dump. Over
 // successive passes every flow is visited, and each pass costs only its sample.
 //
-// The `netlink` addon reads whenever the socket is readable, so pausing means not returning to
-// the event loop: the walker hands the pass's report to `awaitNext`, which blocks the thread
-// (the flow worker, see worker.ts) until the next pass is asked for. See docs/flow-passes.md.
+// The dump socket (src/netlink/polled.ts) reads one batch per event-loop turn, into one buffer it
+// reuses, so pausing means not returning to the event loop: the walker hands the pass's report
+// to `awaitNext`, which blocks the thread (the flow worker, see worker.ts) until the next pass is
+// asked for. (Without the project's addon built, the `netlink` package's socket is used: it reads
+// whenever the socket is readable, which the same blocking also pauses.) See docs/flow-passes.md.
 //
 // What a paused walk can meet, and what the walker does:
 // - the entry it stopped at deleted: the kernel re-sends that bucket from its head; the leading
@@ -24,8 +26,8 @@
 
 import {
   encodeRequest,
-  forEachMessage,
   readErrorPayload,
+  walkMessages,
   NLM_F_DUMP,
   NLM_F_REQUEST,
   NLMSG_DONE,
@@ -42,11 +44,12 @@ import {
   NetlinkTimeoutError,
 } from '../netlink/errors.js';
 import { assertReadOnly } from '../conntrack/readonly.js';
+import { openDumpSocket } from '../netlink/polled.js';
 import { openNetfilterSocket, type RawSocket } from '../netlink/transport.js';
 import { CtMsg } from '../conntrack/constants.js';
 import { decodeFlowFields, FlowFields, zoneOf } from '../conntrack/flow.js';
 import type { AddressReporting } from '../conntrack/address-prefix.js';
-import { FlowAggregator } from './aggregate.js';
+import { FlowAggregator, type AddressCounts } from './aggregate.js';
 import type { PodTable } from './pods.js';
 import { toPlain, type PassOutput } from './plain.js';
 
@@ -96,9 +99,11 @@ export interface WalkerHooks {
   readonly report: (r: PassReport | { readonly kind: 'error'; readonly error: Error }) => void;
   /**
    * The walk is paused mid-table after a pass: wait (blocking the thread, so the socket is not
-   * read) for the next pass and return it, or undefined to drop the walk.
+   * read) for the next pass and return it, or undefined to drop the walk. Without it, the walker
+   * pauses its socket (when the socket can pause, else it drops the walk) and the next pass()
+   * continues it.
    */
-  readonly awaitNext: () => PassRequest | undefined;
+  readonly awaitNext?: () => PassRequest | undefined;
   /** Sees every flow a pass aggregates (tests use it to check what was visited). */
   readonly onFlow?: (f: FlowFields) => void;
 }
@@ -166,8 +171,10 @@ class PassState {
     readonly request: PassRequest,
     /** The pass began with a fresh walk (so reaching the end means it read the whole table). */
     readonly fresh: boolean,
+    /** The last pass's distinct addresses: the tallies start with room for as many. */
+    expected: AddressCounts,
   ) {
-    this.aggregator = new FlowAggregator(request.nowNs, request.pods, request.addresses);
+    this.aggregator = new FlowAggregator(request.nowNs, request.pods, request.addresses, expected);
   }
 }
 
@@ -187,27 +194,43 @@ export class FlowWalker {
   private timer: NodeJS.Timeout | undefined;
   private readonly fields = new FlowFields();
   private readonly recent = new RecentFlows();
+  /** Distinct addresses of the last pass. */
+  private addressCounts: AddressCounts = { src: 0, dst: 0 };
   /** Leading flows of the current batch still to compare with the recent ones. */
   private head = 0;
-  /** Datagrams read from the current socket, not yet decoded. */
+  /** Datagrams read from the current socket, not yet decoded; the first from `queueOffset`. */
   private queue: Buffer[] = [];
+  private queueOffset = 0;
   private draining = false;
+  /** Between passes without a blocking awaitNext: the socket paused, the queue kept. */
+  private holding = false;
 
   constructor(
     private readonly options: WalkerOptions,
     private readonly hooks: WalkerHooks,
   ) {}
 
-  /** Starts a pass while no pass runs (the first one, or after a pass that ended the walk). */
+  /**
+   * Starts a pass while no pass runs: the first one, one after a pass that ended the walk, or,
+   * without a blocking awaitNext, the next pass of a walk held paused.
+   */
   pass(request: PassRequest): void {
     if (this.state) throw new Error('a flow pass is already running');
+    const held = this.holding;
+    this.holding = false;
     this.begin(request);
+    if (held && this.socket && this.state) {
+      // Continuing: first what was received but not yet decoded, then the socket again.
+      this.socket.resume?.();
+      this.scheduleDrain();
+    }
   }
 
   /** Drops the walk and its socket. */
   close(): void {
     this.disarm();
     this.state = undefined;
+    this.holding = false;
     this.retire();
   }
 
@@ -220,7 +243,7 @@ export class FlowWalker {
 
   private begin(request: PassRequest): void {
     const reason = this.freshReason(request);
-    this.state = new PassState(request, reason !== undefined);
+    this.state = new PassState(request, reason !== undefined, this.addressCounts);
     this.arm();
     if (reason) this.restart(reason);
     else this.buckets = request.buckets ?? this.buckets;
@@ -242,7 +265,9 @@ export class FlowWalker {
     assertReadOnly(buf);
     let socket: RawSocket;
     try {
-      socket = (this.options.socketFactory ?? openNetfilterSocket)();
+      socket = this.options.socketFactory
+        ? this.options.socketFactory()
+        : openDumpSocket(openNetfilterSocket);
     } catch (err) {
       this.fail(new NetlinkSocketError(`open: ${(err as Error).message}`, { cause: err }));
       return;
@@ -269,6 +294,7 @@ export class FlowWalker {
     this.socket = undefined;
     this.walking = false;
     this.queue = [];
+    this.queueOffset = 0;
     if (socket) {
       setImmediate(() => {
         try {
@@ -304,7 +330,11 @@ export class FlowWalker {
     if (socket !== this.socket) return; // a retired socket's last reads
     if (this.state) this.arm();
     this.queue.push(buf);
-    if (!this.draining) {
+    if (!this.holding) this.scheduleDrain();
+  }
+
+  private scheduleDrain(): void {
+    if (!this.draining && this.queue.length > 0) {
       this.draining = true;
       setImmediate(() => this.drain());
     }
@@ -312,12 +342,16 @@ export class FlowWalker {
 
   private drain(): void {
     this.draining = false;
-    for (let buf = this.queue.shift(); buf; buf = this.queue.shift()) {
+    while (!this.holding) {
+      const buf = this.queue[0];
+      if (!buf) break;
       const socket = this.socket;
-      this.head = RING;
+      // A new datagram is a new batch; the rest of one continued after a hold is not.
+      if (this.queueOffset === 0) this.head = RING;
+      let next = buf.length;
       try {
-        forEachMessage(buf, (msg) => {
-          if (socket !== this.socket || msg.seq !== this.seq) return;
+        next = walkMessages(buf, this.queueOffset, (msg) => {
+          if (socket !== this.socket || msg.seq !== this.seq) return false;
           if (msg.type === NLMSG_DONE) this.walkEnded();
           else if (msg.type === NLMSG_ERROR) {
             const { errno } = readErrorPayload(msg);
@@ -330,11 +364,18 @@ export class FlowWalker {
           } else if (msg.type === NLMSG_OVERRUN)
             this.fail(new NetlinkSocketError(`${REQUEST}: NLMSG_OVERRUN`));
           else if (msg.type !== NLMSG_NOOP) this.flow(msg);
+          return this.holding;
         });
       } catch (err) {
         if (!(err instanceof DecodeError)) throw err;
         // Broken framing: the rest of this datagram is unreadable; the pass's timeout still guards it.
         if (this.state) this.state.malformed += 1;
+      }
+      if (this.queue[0] !== buf) continue; // the walk restarted: a new socket, a new queue
+      if (this.holding && next < buf.length) this.queueOffset = next;
+      else {
+        this.queue.shift();
+        this.queueOffset = 0;
       }
     }
   }
@@ -397,10 +438,17 @@ export class FlowWalker {
   private endPass(st: PassState, held: boolean): void {
     this.disarm();
     this.state = undefined;
-    const stillHeld = held && this.walking;
+    // A walk is held by blocking in awaitNext, or by pausing a socket that can pause.
+    const canHold = this.hooks.awaitNext !== undefined || this.socket?.pause !== undefined;
+    const stillHeld = held && this.walking && canHold;
     if (!stillHeld) this.retire();
     this.report(st, stillHeld);
     if (!stillHeld) return;
+    if (!this.hooks.awaitNext) {
+      this.holding = true;
+      this.socket?.pause?.();
+      return;
+    }
     const next = this.hooks.awaitNext();
     if (next) this.begin(next);
     else this.close();
@@ -412,6 +460,7 @@ export class FlowWalker {
     const scale = st.complete || st.decoded === 0 ? 1 : entries / st.decoded;
     const aggregator = st.aggregator ?? new FlowAggregator(st.request.nowNs);
     st.aggregator = undefined;
+    this.addressCounts = aggregator.addressCounts();
     const { samples, folded } = aggregator.result({ topK, seriesBudget }, scale);
     this.hooks.report({
       kind: 'report',

@@ -66,7 +66,19 @@ function readHostI32(buf: Buffer, off: number): number {
  * is broken (a bad length makes everything after it unreadable).
  */
 export function forEachMessage(buf: Buffer, onMessage: (msg: MessageView) => void): void {
-  let off = 0;
+  walkMessages(buf, 0, (msg) => {
+    onMessage(msg);
+    return false;
+  });
+}
+
+/**
+ * Like forEachMessage, from offset `from`, until `onMessage` returns true: returns the offset of
+ * the next message then (buf.length when every message was seen), so a reader can stop in the
+ * middle of a datagram and continue it later.
+ */
+export function walkMessages(buf: Buffer, from: number, onMessage: (msg: MessageView) => boolean): number {
+  let off = from;
   while (off < buf.length) {
     if (buf.length - off < NLMSG_HDRLEN) {
       throw new DecodeError(`truncated nlmsghdr: ${buf.length - off} bytes at offset ${off}`);
@@ -75,7 +87,7 @@ export function forEachMessage(buf: Buffer, onMessage: (msg: MessageView) => voi
     if (len < NLMSG_HDRLEN || off + len > buf.length) {
       throw new DecodeError(`bad nlmsg_len ${len} at offset ${off} of a ${buf.length}-byte datagram`);
     }
-    onMessage({
+    const stop = onMessage({
       buf,
       start: off,
       end: off + len,
@@ -85,7 +97,9 @@ export function forEachMessage(buf: Buffer, onMessage: (msg: MessageView) => voi
       pid: readHostU32(buf, off + 12),
     });
     off += align4(len);
+    if (stop) return Math.min(off, buf.length);
   }
+  return buf.length;
 }
 
 export interface NfGenMsg {

@@ -26,6 +26,17 @@ export interface NetlinkSocketApi {
   close(fd: number): void;
 }
 
+/** A socket that also sends, for dumps (src/netlink/polled.ts). */
+export interface DumpSocketApi extends NetlinkSocketApi {
+  /** Sends one request to the kernel: the bytes sent, or -errno. */
+  send(fd: number, buffer: Uint8Array): number;
+}
+
+/** The whole addon: the socket functions and malloc_trim. */
+interface Addon extends DumpSocketApi {
+  trim(): boolean;
+}
+
 /** The package root: the nearest directory up from this module with a package.json. */
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -37,18 +48,36 @@ function packageRoot(): string {
   return dir;
 }
 
-let loaded: NetlinkSocketApi | undefined;
+let loaded: Addon | undefined;
 
 /** The addon, loaded once. A missing build is a typed error that says how to make it. */
-export function nativeSocketApi(): NetlinkSocketApi {
+export function nativeSocketApi(): DumpSocketApi {
+  return addon();
+}
+
+function addon(): Addon {
   if (loaded) return loaded;
   const file = join(packageRoot(), 'native', 'build', 'nlmc.node');
   try {
-    loaded = createRequire(import.meta.url)(file) as NetlinkSocketApi;
+    loaded = createRequire(import.meta.url)(file) as Addon;
   } catch (err) {
     throw new NetlinkSocketError(`cannot load the netlink socket addon ${file} (run npm run build)`, {
       cause: err,
     });
   }
   return loaded;
+}
+
+/**
+ * Gives the C heap's free pages back to the kernel (malloc_trim(3), through the addon): after a
+ * flow pass, glibc would otherwise keep the pages of its freed datagrams and decoder memory
+ * resident until the next pass. False when nothing was given back or the addon is not built
+ * (then the pages are only reused, nothing else changes).
+ */
+export function trimNativeHeap(): boolean {
+  try {
+    return addon().trim();
+  } catch {
+    return false;
+  }
 }

@@ -42,6 +42,13 @@ export interface RawSocket {
   on(event: 'truncatedMessage', listener: (msg: Buffer) => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
   close(): void;
+  /**
+   * Stops and restarts reading, for sockets that read on their own schedule
+   * (src/netlink/polled.ts): while paused nothing is received, so a dump waits in the kernel.
+   * Absent when the socket reads whenever it is readable.
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 export interface TransportOptions {

@@ -4,7 +4,7 @@
 // conntrack_netlink_malformed_messages_total), a failed pass drops the aggregates at once and
 // counts result="error", and aggregates older than the maximum age are absent.
 
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/metrics/sample.js';
 import { ConntrackClient } from '../../src/conntrack/client.js';
@@ -69,7 +69,7 @@ function collector(runner: PassRunner, extra: Partial<FlowOptions> = {}, netlink
       procPath: '/proc',
       kernelRelease: '',
       timeoutMs: 2000,
-      log: pino({ level: 'silent' }),
+      log: createLogger('silent'),
       telemetry,
     },
     {
@@ -81,7 +81,7 @@ function collector(runner: PassRunner, extra: Partial<FlowOptions> = {}, netlink
       enableAccounting: false,
       podAttribution: false,
       addresses: { mode: 'full' },
-      log: pino({ level: 'silent' }),
+      log: createLogger('silent'),
       runner: () => runner,
       ...extra,
     },
@@ -146,7 +146,7 @@ describe('the flows collector', () => {
 
   it('without ctnetlink: no pass is ever attempted, no source claimed, no error count that grows (issue 11)', async () => {
     const warnings: string[] = [];
-    const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
+    const log = createLogger('warn', { write: (line: string) => warnings.push(line) });
     const { c } = collector(scripted([]), { intervalMs: 1, log }, false);
     c.start?.();
     await c.runOnce();

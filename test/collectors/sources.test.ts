@@ -2,7 +2,7 @@
 // other probe failure falls back for now and is retried until ctnetlink answers. Scripted probes
 // check the policy here; test/integration/probe.test.ts recovers a real client on the real kernel.
 
-import { pino } from 'pino';
+import { createLogger, type Logger } from '../../src/log.js';
 import { describe, expect, it } from 'vitest';
 import { NetlinkAvailability, type ProbeTarget } from '../../src/collectors/sources.js';
 import { NetlinkPermissionError, NetlinkTimeoutError } from '../../src/netlink/errors.js';
@@ -10,9 +10,9 @@ import { waitFor } from '../support/wait.js';
 
 const FAST = { initialMs: 1, maxMs: 4 };
 
-function logged(): { log: pino.Logger; lines: { msg: string; source?: string; level: number }[] } {
+function logged(): { log: Logger; lines: { msg: string; source?: string; level: number }[] } {
   const lines: { msg: string; source?: string; level: number }[] = [];
-  const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as never) });
+  const log = createLogger('info', { write: (l: string) => lines.push(JSON.parse(l) as never) });
   return { log, lines };
 }
 

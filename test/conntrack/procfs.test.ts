@@ -3,7 +3,7 @@
 // never summed, dead columns dropped from 4.10 on, malformed text; the sysctl reader. (The real
 // file of a namespace against `conntrack -S` in it: test/integration/procfs.test.ts.)
 
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -13,6 +13,7 @@ import {
   parseProcStats,
   ProcfsError,
   readNetfilterSysctl,
+  readSmallFile,
   readProcStats,
 } from '../../src/conntrack/procfs.js';
 import { CPU_STAT_NAMES, EXPECT_STAT_NAMES } from '../../src/conntrack/stats.js';
@@ -248,6 +249,30 @@ describe('kernelAtLeast', () => {
     ['not a version', true],
   ])('%s >= 4.10: %s', (release, expected) => {
     expect(kernelAtLeast(release, 4, 10)).toBe(expected);
+  });
+});
+
+describe('readSmallFile', () => {
+  it('reads the whole text of a file larger than its first buffer, and of the real procfs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cte-small-'));
+    try {
+      // 10,000 bytes against a first buffer of 4096: two doublings, then the whole text.
+      const text = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(9, '0')}\n`).join('');
+      await writeFile(join(dir, 'big'), text);
+      expect(await readSmallFile(join(dir, 'big'))).toBe(text);
+      await writeFile(join(dir, 'exact'), 'x'.repeat(4096));
+      expect(await readSmallFile(join(dir, 'exact'))).toBe('x'.repeat(4096));
+      await writeFile(join(dir, 'empty'), '');
+      expect(await readSmallFile(join(dir, 'empty'))).toBe('');
+      await expect(readSmallFile(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    // procfs says size 0: the text comes from the read itself, as readFile gives it.
+    expect(await readSmallFile('/proc/self/status')).toMatch(/^Name:/);
+    expect(await readSmallFile('/proc/sys/kernel/osrelease')).toBe(
+      await readFile('/proc/sys/kernel/osrelease', 'utf8'),
+    );
   });
 });
 

@@ -12,7 +12,7 @@ import { connect, createServer as createNetServer, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import { writeFile } from 'node:fs/promises';
-import pino from 'pino';
+import { createLogger } from '../../src/log.js';
 import { BasicAuth } from '../../src/http/basic-auth.js';
 import {
   ListenError,
@@ -25,7 +25,7 @@ import { loadWebConfig, WebConfigWatcher } from '../../src/http/web-config.js';
 import type { ExpositionFormat } from '../../src/http/negotiate.js';
 import { htpasswdHash, makePki, type Pki } from '../support/tls.js';
 
-const log = pino({ level: 'silent' });
+const log = createLogger('silent');
 
 interface Reply {
   readonly status: number;

@@ -2,7 +2,7 @@
 // transient failure, not EPERM) is retried and then reads ctnetlink. The policy itself is tested
 // with scripted probes in test/collectors/sources.test.ts.
 
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import { describe, expect, it } from 'vitest';
 import { NetlinkAvailability } from '../../src/collectors/sources.js';
 import { ConntrackClient } from '../../src/conntrack/client.js';
@@ -25,7 +25,7 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')('real kernel: the probe re
         return openNetfilterSocket();
       },
     });
-    const availability = new NetlinkAvailability(client, 'auto', pino({ level: 'silent' }), FAST);
+    const availability = new NetlinkAvailability(client, 'auto', createLogger('silent'), FAST);
     try {
       expect(await availability.start()).toBe(false);
       await waitFor(() => availability.usable || undefined, { what: 'ctnetlink usable after the retry' });

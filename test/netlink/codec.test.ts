@@ -16,6 +16,7 @@ import {
   readErrorPayload,
   readNfGenMsg,
   readU8,
+  walkMessages,
   NFNL_ATTR_OFFSET,
   type MessageView,
 } from '../../src/netlink/codec.js';
@@ -79,6 +80,27 @@ function expectDecodeError(fn: () => unknown, message: RegExp): void {
 describe('align4', () => {
   it('rounds up to the next multiple of 4', () => {
     expect([0, 1, 2, 3, 4, 5, 20, 21, 284].map(align4)).toEqual([0, 4, 4, 4, 4, 8, 20, 24, 284]);
+  });
+});
+
+describe('walkMessages: stopping in a datagram and continuing it', () => {
+  it('returns the offset after the message it stopped at, and continues from there', () => {
+    const a = nlmsg(0x0100, 0x02, 1, Buffer.from([2, 0, 0, 0, 0xaa]));
+    const b = nlmsg(0x0001, 0, 2);
+    const c = nlmsg(0x0003, 0x02, 3, Buffer.from([0, 0, 0, 0, 9]));
+    const datagram = Buffer.concat([pad(a), pad(b), c]);
+    const seqs: number[] = [];
+    const stopAt = (seq: number) => (m: MessageView) => {
+      seqs.push(m.seq);
+      return m.seq === seq;
+    };
+    const after = walkMessages(datagram, 0, stopAt(2));
+    expect(seqs).toEqual([1, 2]);
+    expect(after).toBe(pad(a).length + pad(b).length);
+    expect(walkMessages(datagram, after, stopAt(-1))).toBe(datagram.length);
+    expect(seqs).toEqual([1, 2, 3]);
+    // Stopping at the last message, unpadded, ends at the datagram's length.
+    expect(walkMessages(datagram, after, stopAt(3))).toBe(datagram.length);
   });
 });
 

@@ -5,41 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { BATCH, MulticastListener } from '../../src/netlink/multicast.js';
-import type { NetlinkSocketApi, OpenedSocket } from '../../src/netlink/native.js';
 import { loadFixture } from '../support/fixtures.js';
-
-/** What one read returns: datagrams (a number: truncated to that real length) or -errno. */
-type Read = readonly (Buffer | number)[] | number;
-
-class ScriptedApi implements NetlinkSocketApi {
-  readonly opened: { protocol: number; groups: readonly number[]; bytes: number }[] = [];
-  closed: number[] = [];
-  reads = 0;
-  constructor(private readonly script: Read[]) {}
-  open(protocol: number, groups: readonly number[], bytes: number): OpenedSocket {
-    if (groups.includes(99)) throw Object.assign(new Error('EPERM: not permitted'), { code: 'EPERM' });
-    this.opened.push({ protocol, groups, bytes });
-    return { fd: 7, receiveBufferBytes: bytes * 2, forced: true };
-  }
-  read(fd: number, buffer: Uint8Array, lengths: Int32Array): number {
-    expect(fd).toBe(7);
-    this.reads += 1;
-    const next = this.script.shift() ?? [];
-    if (typeof next === 'number') return next;
-    const slot = buffer.length / lengths.length;
-    next.forEach((d, i) => {
-      if (typeof d === 'number') lengths[i] = -d;
-      else {
-        buffer.set(d, i * slot);
-        lengths[i] = d.length;
-      }
-    });
-    return next.length;
-  }
-  close(fd: number): void {
-    this.closed.push(fd);
-  }
-}
+import { ScriptedApi, type Read } from '../support/scripted-api.js';
 
 function listen(script: Read[], groups = [1, 3]) {
   const seen = { messages: [] as number[], overruns: 0, malformed: 0, errors: [] as string[] };

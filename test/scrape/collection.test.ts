@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import type { Collector, CollectResult } from '../../src/collectors/types.js';
 import { entries } from '../../src/metrics/catalog.js';
 import { sample } from '../../src/metrics/sample.js';
 import type { Snapshot } from '../../src/metrics/sample.js';
 import { Collection } from '../../src/scrape/collection.js';
 
-const silent = pino({ level: 'silent' });
+const silent = createLogger('silent');
 
 function counting(
   name: Collector['name'],
@@ -65,7 +65,7 @@ describe('Collection', () => {
 
   it('logs a failing collector once per state change, not on every collection', async () => {
     const lines: string[] = [];
-    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
+    const log = createLogger('info', { write: (l: string) => lines.push(l) });
     let fail = true;
     const flappy = counting('table', () =>
       fail ? Promise.reject(new Error('down')) : Promise.resolve({ samples: [], source: 'netlink' }),
@@ -86,7 +86,7 @@ describe('Collection', () => {
 describe('Collection: a deadline per collector', () => {
   it('serves the others when one hangs; the hung one reports success 0 with ERR_COLLECTOR_TIMEOUT', async () => {
     const lines: string[] = [];
-    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
+    const log = createLogger('info', { write: (l: string) => lines.push(l) });
     let answer: (r: CollectResult) => void = () => undefined;
     const hung = counting('cpu_stats', () => new Promise<CollectResult>((resolve) => (answer = resolve)));
     const ok = counting('table', () =>

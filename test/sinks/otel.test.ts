@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Attributes } from '@opentelemetry/api';
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import {
   AggregationTemporality,
   DataPointType,
@@ -67,7 +67,7 @@ function capturingLogger() {
       done();
     },
   });
-  return { log: pino({ level: 'debug' }, stream), lines };
+  return { log: createLogger('debug', stream), lines };
 }
 
 const WARN = 40;

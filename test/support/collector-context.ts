@@ -3,7 +3,7 @@
 // at) and nothing reaches the kernel; no socket is opened unless a test turns netlink on.
 
 import { release } from 'node:os';
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import type { CollectorContext } from '../../src/collectors/types.js';
 import { ConntrackClient } from '../../src/conntrack/client.js';
 import { Telemetry } from '../../src/metrics/telemetry.js';
@@ -15,7 +15,7 @@ export function fakeContext(procPath: string, overrides: Partial<CollectorContex
     procPath,
     kernelRelease: release(),
     timeoutMs: 1000,
-    log: pino({ level: 'silent' }),
+    log: createLogger('silent'),
     telemetry: new Telemetry('test'),
     ...overrides,
   };
