@@ -15,7 +15,7 @@ import {
   readBe32,
   readBe32Signed,
   readBe64,
-  readNfGenMsg,
+  nfGenFamily,
   readU8,
   NFNL_ATTR_OFFSET,
   type MessageView,
@@ -173,8 +173,14 @@ function decodeCountersInto(buf: Buffer, start: number, end: number, f: FlowFiel
     else if (c.type === CtaCounters.BYTES32) bytes = readBe32(buf, c.start, c.end);
   }
   if (packets < 0 || bytes < 0) throw new DecodeError('counters without packets or bytes');
-  if (reply) [f.replyPackets, f.replyBytes] = [packets, bytes];
-  else [f.origPackets, f.origBytes] = [packets, bytes];
+  // Plain stores: no array per flow on the hot path.
+  if (reply) {
+    f.replyPackets = packets;
+    f.replyBytes = bytes;
+  } else {
+    f.origPackets = packets;
+    f.origBytes = bytes;
+  }
 }
 
 function decodeProtoinfo(buf: Buffer, start: number, end: number): string | undefined {
@@ -214,7 +220,7 @@ export function decodeFlowFields(msg: MessageView, f: FlowFields): FlowFields {
     throw new DecodeError(`not a flow message: type 0x${msg.type.toString(16)}`);
   }
   f.reset();
-  const { family } = readNfGenMsg(msg);
+  const family = nfGenFamily(msg);
   if (family !== AF_INET && family !== AF_INET6) throw new DecodeError(`flow of unknown family ${family}`);
   f.family = family;
   const buf = msg.buf;

@@ -49,7 +49,7 @@ import { openNetfilterSocket, type RawSocket } from '../netlink/transport.js';
 import { CtMsg } from '../conntrack/constants.js';
 import { decodeFlowFields, FlowFields, zoneOf } from '../conntrack/flow.js';
 import type { AddressReporting } from '../conntrack/address-prefix.js';
-import { FlowAggregator, type AddressCounts } from './aggregate.js';
+import { FlowAggregator, type AddressCounts, type PortSample } from './aggregate.js';
 import type { PodTable } from './pods.js';
 import { toPlain, type PassOutput } from './plain.js';
 
@@ -173,8 +173,16 @@ class PassState {
     readonly fresh: boolean,
     /** The last pass's distinct addresses: the tallies start with room for as many. */
     expected: AddressCounts,
+    /** The last sampled pass's port tallies, combined into this pass's port estimates. */
+    previousPorts: PortSample | undefined,
   ) {
-    this.aggregator = new FlowAggregator(request.nowNs, request.pods, request.addresses, expected);
+    this.aggregator = new FlowAggregator(
+      request.nowNs,
+      request.pods,
+      request.addresses,
+      expected,
+      previousPorts,
+    );
   }
 }
 
@@ -196,6 +204,8 @@ export class FlowWalker {
   private readonly recent = new RecentFlows();
   /** Distinct addresses of the last pass. */
   private addressCounts: AddressCounts = { src: 0, dst: 0 };
+  /** The port tallies of the last pass, if it succeeded on a sample (not the whole table). */
+  private previousPorts: PortSample | undefined;
   /** Leading flows of the current batch still to compare with the recent ones. */
   private head = 0;
   /** Datagrams read from the current socket, not yet decoded; the first from `queueOffset`. */
@@ -231,6 +241,7 @@ export class FlowWalker {
     this.disarm();
     this.state = undefined;
     this.holding = false;
+    this.previousPorts = undefined;
     this.retire();
   }
 
@@ -243,7 +254,7 @@ export class FlowWalker {
 
   private begin(request: PassRequest): void {
     const reason = this.freshReason(request);
-    this.state = new PassState(request, reason !== undefined, this.addressCounts);
+    this.state = new PassState(request, reason !== undefined, this.addressCounts, this.previousPorts);
     this.arm();
     if (reason) this.restart(reason);
     else this.buckets = request.buckets ?? this.buckets;
@@ -350,22 +361,27 @@ export class FlowWalker {
       if (this.queueOffset === 0) this.head = RING;
       let next = buf.length;
       try {
-        next = walkMessages(buf, this.queueOffset, (msg) => {
-          if (socket !== this.socket || msg.seq !== this.seq) return false;
-          if (msg.type === NLMSG_DONE) this.walkEnded();
-          else if (msg.type === NLMSG_ERROR) {
-            const { errno } = readErrorPayload(msg);
-            if (errno !== 0)
-              this.fail(
-                errno === EPERM
-                  ? new NetlinkPermissionError(REQUEST)
-                  : new NetlinkKernelError(errno, REQUEST),
-              );
-          } else if (msg.type === NLMSG_OVERRUN)
-            this.fail(new NetlinkSocketError(`${REQUEST}: NLMSG_OVERRUN`));
-          else if (msg.type !== NLMSG_NOOP) this.flow(msg);
-          return this.holding;
-        });
+        next = walkMessages(
+          buf,
+          this.queueOffset,
+          (msg) => {
+            if (socket !== this.socket || msg.seq !== this.seq) return false;
+            if (msg.type === NLMSG_DONE) this.walkEnded();
+            else if (msg.type === NLMSG_ERROR) {
+              const { errno } = readErrorPayload(msg);
+              if (errno !== 0)
+                this.fail(
+                  errno === EPERM
+                    ? new NetlinkPermissionError(REQUEST)
+                    : new NetlinkKernelError(errno, REQUEST),
+                );
+            } else if (msg.type === NLMSG_OVERRUN)
+              this.fail(new NetlinkSocketError(`${REQUEST}: NLMSG_OVERRUN`));
+            else if (msg.type !== NLMSG_NOOP) this.flow(msg);
+            return this.holding;
+          },
+          true,
+        );
       } catch (err) {
         if (!(err instanceof DecodeError)) throw err;
         // Broken framing: the rest of this datagram is unreadable; the pass's timeout still guards it.
@@ -462,6 +478,7 @@ export class FlowWalker {
     st.aggregator = undefined;
     this.addressCounts = aggregator.addressCounts();
     const { samples, folded } = aggregator.result({ topK, seriesBudget }, scale);
+    this.previousPorts = scale !== 1 ? aggregator.portSample() : undefined;
     this.hooks.report({
       kind: 'report',
       output: { samples: samples.map(toPlain), folded, malformed: st.malformed },
@@ -476,6 +493,7 @@ export class FlowWalker {
 
   private fail(error: Error): void {
     this.disarm();
+    this.previousPorts = undefined;
     const had = this.state !== undefined;
     this.state = undefined;
     this.retire();

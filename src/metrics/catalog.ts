@@ -320,11 +320,13 @@ export const flowAgeSeconds = def({
 });
 
 const TOP_K = 'Top K values; the rest are summed in the "other" series, so the series add up to the total.';
+const TWO_PASSES =
+  "A sample combines the last pass's flows with the previous pass's (twice the sample, spanning two intervals).";
 
 export const flowsByDstPort = def({
   name: 'conntrack_flows_by_dst_port',
   otelName: 'conntrack.flows.by_dst_port',
-  help: `Live flows by original destination port. ${TOP_K} ${FROM_PASS}`,
+  help: `Live flows by original destination port. ${TOP_K} ${FROM_PASS} ${TWO_PASSES}`,
   type: 'gauge',
   unit: '{flows}',
   labels: ['protocol', 'port'],
@@ -334,7 +336,7 @@ export const flowsByDstPort = def({
 export const flowBytesByDstPort = def({
   name: 'conntrack_flow_bytes_by_dst_port',
   otelName: 'conntrack.flow.bytes.by_dst_port',
-  help: `Bytes of live flows (both directions) by original destination port. ${TOP_K} ${FROM_PASS}`,
+  help: `Bytes of live flows (both directions) by original destination port. ${TOP_K} ${FROM_PASS} ${TWO_PASSES}`,
   type: 'gauge',
   unit: 'By',
   labels: ['protocol', 'port'],

@@ -72,12 +72,33 @@ export function forEachMessage(buf: Buffer, onMessage: (msg: MessageView) => voi
   });
 }
 
+/** A MessageView updated in place, for walkMessages with `reuse`. */
+const NO_BYTES = Buffer.alloc(0);
+
+class ReusedView implements MessageView {
+  buf: Buffer = NO_BYTES;
+  start = 0;
+  end = 0;
+  type = 0;
+  flags = 0;
+  seq = 0;
+  pid = 0;
+}
+const REUSED = new ReusedView();
+
 /**
  * Like forEachMessage, from offset `from`, until `onMessage` returns true: returns the offset of
  * the next message then (buf.length when every message was seen), so a reader can stop in the
- * middle of a datagram and continue it later.
+ * middle of a datagram and continue it later. With `reuse`, one view object is updated for every
+ * message (none allocated: the flow walk's hot path): it is valid only during the call, and a
+ * caller must not walk another datagram from inside `onMessage`.
  */
-export function walkMessages(buf: Buffer, from: number, onMessage: (msg: MessageView) => boolean): number {
+export function walkMessages(
+  buf: Buffer,
+  from: number,
+  onMessage: (msg: MessageView) => boolean,
+  reuse = false,
+): number {
   let off = from;
   while (off < buf.length) {
     if (buf.length - off < NLMSG_HDRLEN) {
@@ -87,15 +108,15 @@ export function walkMessages(buf: Buffer, from: number, onMessage: (msg: Message
     if (len < NLMSG_HDRLEN || off + len > buf.length) {
       throw new DecodeError(`bad nlmsg_len ${len} at offset ${off} of a ${buf.length}-byte datagram`);
     }
-    const stop = onMessage({
-      buf,
-      start: off,
-      end: off + len,
-      type: readHostU16(buf, off + 4),
-      flags: readHostU16(buf, off + 6),
-      seq: readHostU32(buf, off + 8),
-      pid: readHostU32(buf, off + 12),
-    });
+    const view = reuse ? REUSED : new ReusedView();
+    view.buf = buf;
+    view.start = off;
+    view.end = off + len;
+    view.type = readHostU16(buf, off + 4);
+    view.flags = readHostU16(buf, off + 6);
+    view.seq = readHostU32(buf, off + 8);
+    view.pid = readHostU32(buf, off + 12);
+    const stop = onMessage(view);
     off += align4(len);
     if (stop) return Math.min(off, buf.length);
   }
@@ -110,11 +131,20 @@ export interface NfGenMsg {
 }
 
 export function readNfGenMsg(msg: MessageView): NfGenMsg {
+  const o = nfGenOffset(msg);
+  return { family: msg.buf[o] ?? 0, version: msg.buf[o + 1] ?? 0, resId: msg.buf.readUInt16BE(o + 2) };
+}
+
+/** The nfgenmsg's family alone, without an object (the flow decoder's hot path). */
+export function nfGenFamily(msg: MessageView): number {
+  return msg.buf[nfGenOffset(msg)] ?? 0;
+}
+
+function nfGenOffset(msg: MessageView): number {
   if (msg.end - msg.start < NFNL_ATTR_OFFSET) {
     throw new DecodeError(`nfnetlink message of ${msg.end - msg.start} bytes has no nfgenmsg`);
   }
-  const o = msg.start + NLMSG_HDRLEN;
-  return { family: msg.buf[o] ?? 0, version: msg.buf[o + 1] ?? 0, resId: msg.buf.readUInt16BE(o + 2) };
+  return msg.start + NLMSG_HDRLEN;
 }
 
 /** NLMSG_ERROR payload: errno (0 = ACK) and the seq of the request it answers. */

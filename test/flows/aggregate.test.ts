@@ -459,3 +459,55 @@ describe('partitions', () => {
     expect(sum(gauges(r, 'conntrack_flows'))).toBe(2);
   });
 });
+
+describe('port estimates of a sampled pass combine the previous pass', () => {
+  /** An aggregator fed `counts` UDP flows per destination port (no acct counters). */
+  function fed(counts: Record<number, number>, previous?: FlowAggregator): FlowAggregator {
+    const agg = new FlowAggregator(0, undefined, undefined, undefined, previous?.portSample());
+    const f = new FlowFields();
+    f.family = 2;
+    f.orig.proto = 17;
+    f.orig.src = 1;
+    f.orig.dst = 2;
+    f.status = 8;
+    for (const [port, n] of Object.entries(counts)) {
+      f.orig.dport = Number(port);
+      for (let i = 0; i < n; i++) agg.add(f);
+    }
+    return agg;
+  }
+
+  it('scales both samples together to the entries; a whole-table pass counts its own flows only', () => {
+    const first = fed({ 53: 30, 80: 10 });
+    // 40 flows read of a 400-entry table: scale 10, over the 80 flows of both passes.
+    const sampled = fed({ 53: 10, 80: 30 }, first).result(WIDE, 10);
+    expect(table(sampled, 'conntrack_flows_by_dst_port')).toEqual({
+      'protocol=udp,port=53': 200,
+      'protocol=udp,port=80': 200,
+    });
+    // conntrack_flows stays this pass's own estimate.
+    expect(sum(gauges(sampled, 'conntrack_flows'))).toBe(400);
+    // Without a previous pass, this pass alone.
+    expect(table(fed({ 53: 10, 80: 30 }).result(WIDE, 10), 'conntrack_flows_by_dst_port')).toEqual({
+      'protocol=udp,port=80': 300,
+      'protocol=udp,port=53': 100,
+    });
+    // Scale 1 (the whole table read): exact, the previous pass ignored.
+    expect(table(fed({ 53: 10, 80: 30 }, first).result(WIDE, 1), 'conntrack_flows_by_dst_port')).toEqual({
+      'protocol=udp,port=80': 30,
+      'protocol=udp,port=53': 10,
+    });
+  });
+
+  it('carries only its own tallies, never the previous pass’s', () => {
+    const a = fed({ 53: 5 });
+    const b = fed({ 80: 5 }, a);
+    b.result(WIDE, 10);
+    const c = fed({ 443: 5 }, b).result(WIDE, 10);
+    // c combines with b only: 53 (from a) is gone.
+    expect(Object.keys(table(c, 'conntrack_flows_by_dst_port')).sort()).toEqual([
+      'protocol=udp,port=443',
+      'protocol=udp,port=80',
+    ]);
+  });
+});
