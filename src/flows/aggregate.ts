@@ -233,6 +233,16 @@ const portLabels = (key: number): Labels => ({
 const otherPortLabels = (proto: number): Labels => ({ protocol: protocolName(proto), port: OTHER });
 const protocolOfKey = (key: number): number => Math.floor(key / 65536);
 const otherAddress = (): Labels => ({ address: OTHER });
+const labelFunctions = new WeakMap<AddressReporting, (key: AddressKey) => Labels>();
+/** One label function per reporting setting (the same object every pass), not one per pass. */
+function addressLabels(reporting: AddressReporting): (key: AddressKey) => Labels {
+  let f = labelFunctions.get(reporting);
+  if (!f) {
+    f = (key) => ({ address: addressLabel(key, reporting) ?? OTHER });
+    labelFunctions.set(reporting, f);
+  }
+  return f;
+}
 
 /** A pass's destination-port tallies: what the next pass combines with its own (see ByDstPort). */
 export interface PortSample {
@@ -348,7 +358,7 @@ class ByAddress implements Aggregate {
   }
 
   gauges(options: AggregateOptions): MetricGroup[] {
-    const labels = (key: AddressKey): Labels => ({ address: addressLabel(key, this.reporting) ?? OTHER });
+    const labels = addressLabels(this.reporting);
     const other = otherAddress;
     // Streamed into topK (merged by prefix first when asked): no array of every address.
     const pick = (w: 'flows' | 'bytes') =>

@@ -57,19 +57,22 @@ export function topK<K>(
   k: number,
   labelsOf: (key: K) => Labels,
   otherOf: (bucket: number) => Labels,
-  bucketOf: (key: K) => number = () => 0,
+  bucketOf: (key: K) => number = ONE_BUCKET,
 ): Series[] {
-  /** The K largest so far, largest first: key, weight, position in `entries`. */
-  const top: [K, number, number][] = [];
+  /** The K largest so far, largest first. */
+  const top: Kept<K>[] = [];
   /** Per bucket: the sum of the rest, and its largest entry (weight, position) for the order. */
-  const rest = new Map<number, { sum: number; weight: number; at: number }>();
+  const rest = new Map<number, Rest>();
   const toRest = (key: K, weight: number, at: number): void => {
     const bucket = bucketOf(key);
     const r = rest.get(bucket);
-    if (!r) rest.set(bucket, { sum: weight, weight, at });
+    if (!r) rest.set(bucket, new Rest(weight, weight, at));
     else {
       r.sum += weight;
-      if (weight > r.weight || (weight === r.weight && at < r.at)) [r.weight, r.at] = [weight, at];
+      if (weight > r.weight || (weight === r.weight && at < r.at)) {
+        r.weight = weight;
+        r.at = at;
+      }
     }
   };
   let at = 0;
@@ -77,21 +80,44 @@ export function topK<K>(
     if (weight === 0) continue;
     const i0 = at++;
     const last = top[top.length - 1];
-    if (top.length < k || (last !== undefined && weight > last[1])) {
+    if (top.length < k || (last !== undefined && weight > last.weight)) {
       // After every entry of equal weight: the first seen wins a tie, as a stable sort would.
       let i = top.length;
-      while (i > 0 && (top[i - 1] as [K, number, number])[1] < weight) i--;
-      top.splice(i, 0, [key, weight, i0]);
+      while (i > 0 && (top[i - 1] as Kept<K>).weight < weight) i--;
+      top.splice(i, 0, new Kept(key, weight, i0));
       if (top.length > k) {
-        const [ek, ew, ea] = top.pop() as [K, number, number];
-        toRest(ek, ew, ea);
+        const e = top.pop() as Kept<K>;
+        toRest(e.key, e.weight, e.at);
       }
     } else toRest(key, weight, i0);
   }
-  const out: Series[] = top.map(([key, weight]) => ({ labels: labelsOf(key), value: weight }));
+  const out: Series[] = top.map((e) => ({ labels: labelsOf(e.key), value: e.weight }));
   const others = [...rest].sort((a, b) => b[1].weight - a[1].weight || a[1].at - b[1].at);
   for (const [bucket, r] of others) out.push({ labels: otherOf(bucket), value: r.sum });
   return out;
+}
+
+/** Every key in one bucket (a module function: the same call target every time). */
+const ONE_BUCKET = (): number => 0;
+
+// topK's records are classes, not tuples: a tuple's hidden class changes with what it holds
+// (small integers, doubles, strings), so topK, called every pass for ports, addresses and pods,
+// was thrown out of optimized code and recompiled every pass (about 55 ms of compiler time each,
+// measured at 1M flows); one class per record keeps one shape.
+class Kept<K> {
+  constructor(
+    readonly key: K,
+    readonly weight: number,
+    readonly at: number,
+  ) {}
+}
+
+class Rest {
+  constructor(
+    public sum: number,
+    public weight: number,
+    public at: number,
+  ) {}
 }
 
 /**
