@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressReporting } from '../conntrack/address-prefix.js';
-import { readSmallFile } from '../conntrack/procfs.js';
+import { readNetfilterSysctl } from '../conntrack/procfs.js';
 import { trimNativeHeap } from '../netlink/native.js';
 import { dumpSocketCanPause } from '../netlink/polled.js';
 import { ExporterError } from '../errors.js';
@@ -91,13 +91,8 @@ export function maxAgeMs(options: Pick<FlowOptions, 'intervalMs' | 'maxAgeMs'>):
   return options.maxAgeMs ?? 3 * options.intervalMs;
 }
 
-async function readBuckets(procPath: string): Promise<number | undefined> {
-  try {
-    const n = Number((await readSmallFile(join(procPath, 'sys/net/netfilter/nf_conntrack_buckets'))).trim());
-    return Number.isFinite(n) ? n : undefined;
-  } catch {
-    return undefined;
-  }
+function readBuckets(procPath: string): Promise<number | undefined> {
+  return readNetfilterSysctl(procPath, 'nf_conntrack_buckets').catch(() => undefined);
 }
 
 export function flowCollector(ctx: CollectorContext, options: FlowOptions): FlowCollector {

@@ -302,6 +302,7 @@ class ByDstPort implements Aggregate {
     const weight = this.own.decoded / samples.reduce((n, x) => n + x.decoded, 0);
     const protocols = Math.max(...samples.map((x) => x.flows.length));
     for (let proto = 0; proto < protocols; proto++) {
+      if (!samples.some((x) => x.seen[proto])) continue;
       // The seen ports alone (a few thousand, not 65,536), in port order.
       const ports = [...new Set(samples.flatMap((x) => x.seen[proto] ?? []))].sort((a, b) => a - b);
       for (const port of ports) {
@@ -340,7 +341,7 @@ class ByAddress implements Aggregate {
   private readonly source: boolean;
 
   constructor(
-    end: 'src' | 'dst',
+    readonly end: 'src' | 'dst',
     private readonly flowsMetric: MetricDef,
     private readonly bytesMetric: MetricDef,
     /** `full` or `prefix`: with `none` this aggregate does not exist. */
@@ -498,8 +499,9 @@ export class FlowAggregator {
 
   /** Distinct addresses tallied so far (0 with addresses reported `none`). */
   addressCounts(): AddressCounts {
-    const sizes = this.parts.flatMap((p) => (p instanceof ByAddress ? [p.tally.size] : []));
-    return { src: sizes[0] ?? 0, dst: sizes[1] ?? 0 };
+    const counts = { src: 0, dst: 0 };
+    for (const p of this.parts) if (p instanceof ByAddress) counts[p.end] = p.tally.size;
+    return counts;
   }
 
   add(f: FlowFields): void {

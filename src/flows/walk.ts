@@ -7,11 +7,12 @@
 // where it stopped; at the end of the table the walk wraps around to a fresh dump. Over
 // successive passes every flow is visited, and each pass costs only its sample.
 //
-// The dump socket (src/netlink/polled.ts) reads one batch per event-loop turn, into one buffer it
-// reuses, so pausing means not returning to the event loop: the walker hands the pass's report
-// to `awaitNext`, which blocks the thread (the flow worker, see worker.ts) until the next pass is
-// asked for. (Without the project's addon built, the `netlink` package's socket is used: it reads
-// whenever the socket is readable, which the same blocking also pauses.) See docs/flow-passes.md.
+// Pausing means not reading. The dump socket (src/netlink/polled.ts) reads only when asked, so
+// on the main thread the walker pauses it after a pass and the next pass() resumes it; nothing
+// blocks. Without the project's addon the `netlink` package's socket is used, which reads
+// whenever the socket is readable: then the walker hands the pass's report to `awaitNext`, which
+// blocks the thread (the flow worker, see worker.ts) until the next pass is asked for. See
+// docs/flow-passes.md#threads.
 //
 // What a paused walk can meet, and what the walker does:
 // - the entry it stopped at deleted: the kernel re-sends that bucket from its head; the leading

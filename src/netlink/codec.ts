@@ -72,10 +72,10 @@ export function forEachMessage(buf: Buffer, onMessage: (msg: MessageView) => voi
   });
 }
 
-/** A MessageView updated in place, for walkMessages with `reuse`. */
 const NO_BYTES = Buffer.alloc(0);
 
-class ReusedView implements MessageView {
+/** A MessageView filled by walkMessages (and updated in place with `reuse`). */
+class View implements MessageView {
   buf: Buffer = NO_BYTES;
   start = 0;
   end = 0;
@@ -84,7 +84,7 @@ class ReusedView implements MessageView {
   seq = 0;
   pid = 0;
 }
-const REUSED = new ReusedView();
+const REUSED = new View();
 
 /**
  * Like forEachMessage, from offset `from`, until `onMessage` returns true: returns the offset of
@@ -108,7 +108,7 @@ export function walkMessages(
     if (len < NLMSG_HDRLEN || off + len > buf.length) {
       throw new DecodeError(`bad nlmsg_len ${len} at offset ${off} of a ${buf.length}-byte datagram`);
     }
-    const view = reuse ? REUSED : new ReusedView();
+    const view = reuse ? REUSED : new View();
     view.buf = buf;
     view.start = off;
     view.end = off + len;

@@ -140,14 +140,19 @@ export class PolledNetlinkSocket implements RawSocket {
   }
 }
 
-/** True when dump sockets can pause (the addon loads). */
+let canPause: boolean | undefined;
+
+/** True when dump sockets can pause (the addon loads); found out once. */
 export function dumpSocketCanPause(): boolean {
-  try {
-    nativeSocketApi();
-    return true;
-  } catch {
-    return false;
+  if (canPause === undefined) {
+    try {
+      nativeSocketApi();
+      canPause = true;
+    } catch {
+      canPause = false;
+    }
   }
+  return canPause;
 }
 
 /** The flow walk's dump socket: this one, or the `netlink` package's when the addon is not built. */
