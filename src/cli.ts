@@ -9,11 +9,13 @@
 
 import { NODE_ENV, NODE_FLAGS } from './node-flags.js';
 
+/** A flag's name, the same for `--x`, `--no-x` and `--x=value` (and node's `_` for `-`). */
+const flagName = (arg: string): string =>
+  (arg.split('=')[0] ?? '').replaceAll('_', '-').replace(/^--no-/, '--');
+
 function missingFlags(): string[] {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map(
-    (a) => a.split('=')[0]?.replaceAll('_', '-') ?? '',
-  );
-  return NODE_FLAGS.filter((f) => !given.includes(f.split('=')[0] ?? f));
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map(flagName);
+  return NODE_FLAGS.filter((f) => !given.includes(flagName(f)));
 }
 
 const missing = missingFlags();

@@ -247,13 +247,16 @@ describe('OpenTelemetry loading', () => {
 
 describe('node flags', () => {
   /** The command line of the exporter's process (the PID the test spawned). */
-  async function commandLine(env: Record<string, string>): Promise<string[]> {
-    return (await started(env)).cmdline;
+  async function commandLine(env: Record<string, string>, nodeArgs: string[] = []): Promise<string[]> {
+    return (await started(env, nodeArgs)).cmdline;
   }
 
   /** The command line and environment of the running exporter process. */
-  async function started(env: Record<string, string>): Promise<{ cmdline: string[]; environ: string[] }> {
-    const exporter = await startExporter(undefined, 0, env);
+  async function started(
+    env: Record<string, string>,
+    nodeArgs: string[] = [],
+  ): Promise<{ cmdline: string[]; environ: string[] }> {
+    const exporter = await startExporter(undefined, 0, env, nodeArgs);
     try {
       const read = async (what: string) =>
         (await readFile(`/proc/${exporter.child.pid}/${what}`, 'utf8')).split('\0');
@@ -268,8 +271,12 @@ describe('node flags', () => {
     for (const flag of NODE_FLAGS) expect(plain).toContain(flag);
     expect(plain.at(-2)).toBe(CLI);
     // Given in NODE_OPTIONS: node already has it, nothing is added.
-    const chosen = await commandLine({ NODE_OPTIONS: '--max-semi-space-size=4' });
+    const chosen = await commandLine({ NODE_OPTIONS: '--max-semi-space-size=4' }, ['--maglev']);
     expect(chosen.filter((a) => a.startsWith('--max-semi-space-size'))).toEqual([]);
+    // On node's command line (V8's flags are not allowed in NODE_OPTIONS), and the opposite of a
+    // boolean flag counts as given.
+    expect(chosen).toContain('--maglev');
+    expect(chosen).not.toContain('--no-maglev');
   });
 
   it('re-executes with the environment of src/node-flags.ts, keeping variables given explicitly', async () => {
@@ -278,10 +285,7 @@ describe('node flags', () => {
     // Everything else of the environment is kept.
     expect(plain.environ.some((v) => v.startsWith('PATH='))).toBe(true);
     // Given explicitly (and the flags given too, so nothing else could cause a re-exec): kept as is.
-    const chosen = await started({
-      MALLOC_ARENA_MAX: '4',
-      NODE_OPTIONS: NODE_FLAGS.join(' '),
-    });
+    const chosen = await started({ MALLOC_ARENA_MAX: '4' }, [...NODE_FLAGS]);
     expect(chosen.environ).toContain('MALLOC_ARENA_MAX=4');
     expect(chosen.environ).not.toContain('MALLOC_ARENA_MAX=1');
   });

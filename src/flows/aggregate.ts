@@ -48,6 +48,7 @@ import {
   fitBudget,
   mergeSeries,
   OTHER,
+  Listed,
   topK,
   type HistogramGroup,
   type Labels,
@@ -295,39 +296,37 @@ class ByDstPort implements Aggregate {
    * counts are weighted so that the pass's own scale (entries / its decoded flows) turns the sum
    * into entries / (all decoded flows) per flow.
    */
-  private *entries(
-    samples: readonly PortSample[],
-    table: 'flows' | 'bytes',
-  ): Generator<readonly [number, number]> {
+  private ranked(samples: readonly PortSample[], table: 'flows' | 'bytes'): Listed<number> {
     const weight = this.own.decoded / samples.reduce((n, x) => n + x.decoded, 0);
     const protocols = Math.max(...samples.map((x) => x.flows.length));
+    const keys: number[] = [];
+    const weights: number[] = [];
     for (let proto = 0; proto < protocols; proto++) {
       if (!samples.some((x) => x.seen[proto])) continue;
-      // The seen ports alone (a few thousand, not 65,536), in port order.
-      const ports = [...new Set(samples.flatMap((x) => x.seen[proto] ?? []))].sort((a, b) => a - b);
-      for (const port of ports) {
+      // The seen ports alone (a few thousand, not 65,536), in port order, each once.
+      const ports = Int32Array.from(samples.flatMap((x) => x.seen[proto] ?? [])).sort();
+      for (let i = 0; i < ports.length; i++) {
+        const port = ports[i] ?? 0;
+        if (i > 0 && port === ports[i - 1]) continue;
         let n = 0;
         for (const x of samples) n += x[table][proto]?.[port] ?? 0;
-        if (n > 0) yield [proto * 65536 + port, n * weight];
+        if (n > 0) {
+          keys.push(proto * 65536 + port);
+          weights.push(n * weight);
+        }
       }
     }
+    return new Listed(keys, weights, protocolOfKey);
   }
 
   gauges(options: AggregateOptions): MetricGroup[] {
     const samples =
       options.sampled && this.previous && this.own.decoded > 0 ? [this.own, this.previous] : [this.own];
-    const labels = portLabels;
-    const other = otherPortLabels;
-    const bucket = protocolOfKey;
-    const out = [
-      topGroup(flowsByDstPort, topK(this.entries(samples, 'flows'), options.topK, labels, other, bucket)),
-    ];
+    const ranked = (table: 'flows' | 'bytes') => this.ranked(samples, table);
+    const out = [topGroup(flowsByDstPort, topK(ranked('flows'), options.topK, portLabels, otherPortLabels))];
     if (samples.some((x) => x.sawCounters)) {
       out.push(
-        topGroup(
-          flowBytesByDstPort,
-          topK(this.entries(samples, 'bytes'), options.topK, labels, other, bucket),
-        ),
+        topGroup(flowBytesByDstPort, topK(ranked('bytes'), options.topK, portLabels, otherPortLabels)),
       );
     }
     return out;
@@ -361,11 +360,11 @@ class ByAddress implements Aggregate {
   gauges(options: AggregateOptions): MetricGroup[] {
     const labels = addressLabels(this.reporting);
     const other = otherAddress;
-    // Streamed into topK (merged by prefix first when asked): no array of every address.
+    // Read in place by topK (merged by prefix first when asked): nothing made per address.
     const pick = (w: 'flows' | 'bytes') =>
       this.reporting.mode === 'prefix'
-        ? byReportedAddress(this.tally.entries(w), this.reporting)
-        : this.tally.entries(w);
+        ? Listed.of(byReportedAddress(this.tally.entries(w), this.reporting))
+        : this.tally.ranked(w);
     const out = [topGroup(this.flowsMetric, topK(pick('flows'), options.topK, labels, other))];
     if (this.sawCounters) {
       out.push(topGroup(this.bytesMetric, topK(pick('bytes'), options.topK, labels, other)));

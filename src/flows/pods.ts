@@ -20,7 +20,7 @@ import { IPS } from '../conntrack/constants.js';
 import { protocolName, type AddressKey, type FlowFields } from '../conntrack/flow.js';
 import { flowsByPod, flowsUnrepliedDnat } from '../metrics/catalog.js';
 import type { Aggregate, AggregateOptions, MetricGroup } from './aggregate.js';
-import { topK, type Labels } from './shape.js';
+import { Listed, topK, type Labels } from './shape.js';
 
 /** The pods' addresses: UIDs, and each address with the index of its pod in `uids`. */
 export interface PodTable {
@@ -61,6 +61,9 @@ export class ByPod implements Aggregate {
   }
 }
 
+/** The "other" bucket of an unreplied-DNAT entry: its protocol (a module function, see topK). */
+const protocolOfEntry = ([protocol]: readonly [number, AddressKey]): number => protocol;
+
 /** conntrack_flows_unreplied_dnat{protocol, backend}. */
 export class UnrepliedDnat implements Aggregate {
   /** protocol -> backend address -> flows */
@@ -85,14 +88,13 @@ export class UnrepliedDnat implements Aggregate {
     });
     // With `none` no backend is named: every flow is in its protocol's "other".
     const series = topK(
-      entries,
+      Listed.of(entries, protocolOfEntry),
       this.reporting.mode === 'none' ? 0 : options.topK,
       ([protocol, address]) => ({
         protocol: protocolName(protocol),
         backend: addressLabel(address, this.reporting) ?? 'other',
       }),
       (protocol) => ({ protocol: protocolName(protocol), backend: 'other' }),
-      ([protocol]) => protocol,
     );
     return [{ metric: flowsUnrepliedDnat, labelNames: flowsUnrepliedDnat.labels, keep: [], series }];
   }

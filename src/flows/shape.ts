@@ -44,54 +44,102 @@ function identity(labelNames: readonly string[], labels: Labels): string {
 }
 
 /**
- * The K largest of `entries` by weight (ties broken by entry order, so the result is
- * deterministic), then one "other" series per `bucketOf(key)` holding the sum of the rest, in the
- * order of each bucket's largest entry. Only the kept keys and the buckets are ever turned into
- * labels. One pass over `entries`, holding only the K kept and a sum per bucket: a pass's
- * breakdown by address can have as many keys as the sample has flows, and sorting them all
- * (O(n log n), and n tuples kept alive across young-generation collections) was most of a
- * pass's garbage.
+ * Entries by position, as topK reads them: weights in place, keys and buckets only when asked.
+ * An address tally of a 100,000-flow sample has as many entries; read as [key, weight] tuples from
+ * a generator they were 45 MB of garbage a pass (a tuple and an iterator result per entry).
+ */
+export interface Ranked<K> {
+  readonly length: number;
+  weight(i: number): number;
+  key(i: number): K;
+  /** The "other" series entry i goes to when it is not kept. */
+  bucket(i: number): number;
+}
+
+/** Ranked over a list of keys and their weights (ports, pods, addresses merged by prefix). */
+export class Listed<K> implements Ranked<K> {
+  constructor(
+    private readonly keys: readonly K[],
+    private readonly weights: ArrayLike<number>,
+    private readonly bucketOf: (key: K) => number = ONE_BUCKET,
+  ) {}
+
+  /** From [key, weight] pairs. */
+  static of<K>(entries: Iterable<readonly [K, number]>, bucketOf?: (key: K) => number): Listed<K> {
+    const keys: K[] = [];
+    const weights: number[] = [];
+    for (const [key, weight] of entries) {
+      keys.push(key);
+      weights.push(weight);
+    }
+    return new Listed(keys, weights, bucketOf);
+  }
+
+  get length(): number {
+    return this.keys.length;
+  }
+
+  weight(i: number): number {
+    return this.weights[i] ?? 0;
+  }
+
+  key(i: number): K {
+    return this.keys[i] as K;
+  }
+
+  bucket(i: number): number {
+    return this.bucketOf(this.keys[i] as K);
+  }
+}
+
+/**
+ * The K largest of `entries` by weight (ties broken by position, so the result is deterministic),
+ * then one "other" series per bucket holding the sum of the rest, in the order of each bucket's
+ * largest entry. Only the kept keys and the buckets are ever turned into labels. One pass over
+ * `entries`, holding only the K kept and a sum per bucket: sorting every entry (O(n log n), and n
+ * records kept alive across young-generation collections) was most of a pass's garbage.
  */
 export function topK<K>(
-  entries: Iterable<readonly [K, number]>,
+  entries: Ranked<K>,
   k: number,
   labelsOf: (key: K) => Labels,
   otherOf: (bucket: number) => Labels,
-  bucketOf: (key: K) => number = ONE_BUCKET,
 ): Series[] {
   /** The K largest so far, largest first. */
-  const top: Kept<K>[] = [];
+  const top: Kept[] = [];
   /** Per bucket: the sum of the rest, and its largest entry (weight, position) for the order. */
   const rest = new Map<number, Rest>();
-  const toRest = (key: K, weight: number, at: number): void => {
-    const bucket = bucketOf(key);
+  const toRest = (at: number, weight: number): void => {
+    const bucket = entries.bucket(at);
     const r = rest.get(bucket);
     if (!r) rest.set(bucket, new Rest(weight, weight, at));
     else {
       r.sum += weight;
+      // An entry pushed out of the top K comes back with an earlier position than the entries
+      // already summed: on equal weight the earlier one still names the bucket's order.
       if (weight > r.weight || (weight === r.weight && at < r.at)) {
         r.weight = weight;
         r.at = at;
       }
     }
   };
-  let at = 0;
-  for (const [key, weight] of entries) {
+  const n = entries.length;
+  for (let at = 0; at < n; at++) {
+    const weight = entries.weight(at);
     if (weight === 0) continue;
-    const i0 = at++;
     const last = top[top.length - 1];
     if (top.length < k || (last !== undefined && weight > last.weight)) {
       // After every entry of equal weight: the first seen wins a tie, as a stable sort would.
       let i = top.length;
-      while (i > 0 && (top[i - 1] as Kept<K>).weight < weight) i--;
-      top.splice(i, 0, new Kept(key, weight, i0));
+      while (i > 0 && (top[i - 1] as Kept).weight < weight) i--;
+      top.splice(i, 0, new Kept(at, weight));
       if (top.length > k) {
-        const e = top.pop() as Kept<K>;
-        toRest(e.key, e.weight, e.at);
+        const e = top.pop() as Kept;
+        toRest(e.at, e.weight);
       }
-    } else toRest(key, weight, i0);
+    } else toRest(at, weight);
   }
-  const out: Series[] = top.map((e) => ({ labels: labelsOf(e.key), value: e.weight }));
+  const out: Series[] = top.map((e) => ({ labels: labelsOf(entries.key(e.at)), value: e.weight }));
   const others = [...rest].sort((a, b) => b[1].weight - a[1].weight || a[1].at - b[1].at);
   for (const [bucket, r] of others) out.push({ labels: otherOf(bucket), value: r.sum });
   return out;
@@ -104,11 +152,10 @@ const ONE_BUCKET = (): number => 0;
 // (small integers, doubles, strings), so topK, called every pass for ports, addresses and pods,
 // was thrown out of optimized code and recompiled every pass (about 55 ms of compiler time each,
 // measured at 1M flows); one class per record keeps one shape.
-class Kept<K> {
+class Kept {
   constructor(
-    readonly key: K,
-    readonly weight: number,
     readonly at: number,
+    readonly weight: number,
   ) {}
 }
 

@@ -6,6 +6,7 @@
 // an open-addressing index; IPv6 keys (16-byte strings) through a Map of entry numbers.
 
 import type { AddressKey } from '../conntrack/flow.js';
+import type { Ranked } from './shape.js';
 
 const EMPTY = -1;
 /** 2^32 / golden ratio: multiplicative hashing, using the product's top bits. */
@@ -46,6 +47,11 @@ export class AddressTally {
     const e = typeof key === 'number' ? this.entryOfNumber(key) : this.entryOfString(key);
     this.flows[e] = (this.flows[e] ?? 0) + 1;
     this.bytes[e] = (this.bytes[e] ?? 0) + bytes;
+  }
+
+  /** The addresses by their flows, or their bytes, in first-seen order, read in place by topK. */
+  ranked(weight: 'flows' | 'bytes'): Ranked<AddressKey> {
+    return new TallyRanked(this.v4, this.v6, weight === 'flows' ? this.flows : this.bytes, this.count);
   }
 
   /** Every address with its flows, or its bytes, in first-seen order. */
@@ -104,6 +110,27 @@ export class AddressTally {
       index[slot] = e;
     }
     this.index = index;
+  }
+}
+
+class TallyRanked implements Ranked<AddressKey> {
+  constructor(
+    private readonly v4: Int32Array,
+    private readonly v6: readonly string[] | undefined,
+    private readonly values: Float64Array,
+    readonly length: number,
+  ) {}
+
+  weight(i: number): number {
+    return this.values[i] ?? 0;
+  }
+
+  key(i: number): AddressKey {
+    return this.v6?.[i] ?? this.v4[i] ?? 0;
+  }
+
+  bucket(): number {
+    return 0;
   }
 }
 

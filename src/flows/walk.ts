@@ -198,6 +198,8 @@ export class FlowWalker {
   private seq = Math.floor(Math.random() * 0x7fff_ffff);
   /** A dump request is out and its DONE not yet seen. */
   private walking = false;
+  /** No pass has succeeded since the walker was made or a pass failed. */
+  private afresh = true;
   private buckets: number | undefined;
   private state: PassState | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -243,13 +245,17 @@ export class FlowWalker {
     this.state = undefined;
     this.holding = false;
     this.previousPorts = undefined;
+    this.afresh = true;
     this.retire();
   }
 
   private freshReason(r: PassRequest): WalkStart | undefined {
-    if (!this.walking || !this.socket) return 'new';
+    // The first pass, or the first after a failed one.
+    if (this.afresh) return 'new';
     if (r.buckets !== undefined && this.buckets !== undefined && r.buckets !== this.buckets) return 'resize';
     if (r.entries <= r.budget) return 'fits';
+    // The last pass read to the end of the table (it fitted then): the walk starts over.
+    if (!this.walking || !this.socket) return 'end';
     return undefined;
   }
 
@@ -455,6 +461,7 @@ export class FlowWalker {
   private endPass(st: PassState, held: boolean): void {
     this.disarm();
     this.state = undefined;
+    this.afresh = false;
     // A walk is held by blocking in awaitNext, or by pausing a socket that can pause.
     const canHold = this.hooks.awaitNext !== undefined || this.socket?.pause !== undefined;
     const stillHeld = held && this.walking && canHold;
@@ -494,6 +501,7 @@ export class FlowWalker {
 
   private fail(error: Error): void {
     this.disarm();
+    this.afresh = true;
     this.previousPorts = undefined;
     const had = this.state !== undefined;
     this.state = undefined;

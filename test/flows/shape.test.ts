@@ -5,7 +5,14 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fitBudget, OTHER, topK, type HistogramGroup, type SeriesGroup } from '../../src/flows/shape.js';
+import {
+  fitBudget,
+  Listed,
+  OTHER,
+  topK,
+  type HistogramGroup,
+  type SeriesGroup,
+} from '../../src/flows/shape.js';
 import { runs } from '../support/property.js';
 
 const sum = (xs: readonly { value: number }[]): number => xs.reduce((n, s) => n + s.value, 0);
@@ -22,11 +29,10 @@ describe('topK', () => {
         fc.integer({ min: 0, max: 30 }),
         (entries, k) => {
           const out = topK(
-            entries,
+            Listed.of(entries, (key) => key % 3),
             k,
             (key) => ({ key: String(key), bucket: String(key % 3) }),
             (b) => ({ key: OTHER, bucket: String(b) }),
-            (key) => key % 3,
           );
           const kept = out.filter((s) => s.labels.key !== OTHER);
           expect(kept.length).toBe(Math.min(k, entries.length));

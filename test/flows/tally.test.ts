@@ -1,6 +1,7 @@
 // The per-address tally of a pass: the same counts as a Map of every address, in first-seen
 // order (so a top-K tie goes to the address seen first, as it did with a Map), for IPv4 keys
-// (int32, through the typed-array index, growing past its first size) and IPv6 keys (strings).
+// (int32, through the typed-array index, growing past its first size) and IPv6 keys (strings);
+// read as entries or in place (the view topK reads).
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -39,6 +40,15 @@ describe('AddressTally', () => {
           expect(tally.size).toBe(truth.size);
           expect([...tally.entries('flows')]).toEqual([...truth].map(([k, t]) => [k, t.flows]));
           expect([...tally.entries('bytes')]).toEqual([...truth].map(([k, t]) => [k, t.bytes]));
+          // The view topK reads in place: the same entries, by position.
+          for (const w of ['flows', 'bytes'] as const) {
+            const ranked = tally.ranked(w);
+            const read = Array.from({ length: ranked.length }, (_, i) => [ranked.key(i), ranked.weight(i)]);
+            expect(read).toEqual([...truth].map(([k, t]) => [k, t[w]]));
+            expect(Array.from({ length: ranked.length }, (_, i) => ranked.bucket(i))).toEqual(
+              Array<number>(truth.size).fill(0),
+            );
+          }
         },
       ),
       runs(100),

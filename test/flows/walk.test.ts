@@ -42,6 +42,39 @@ describe('the flow walker', () => {
     expect(r.output.malformed).toBe(0);
   });
 
+  it('names why each pass starts a fresh walk: new, then fits while the table fits, end after it grew', async () => {
+    const kernel = new FakeKernel(() => dump.datagrams);
+    const reports: Outcome[] = [];
+    let next: (() => void) | undefined;
+    const walker = new FlowWalker(
+      { timeoutMs: 200, socketFactory: kernel.factory },
+      {
+        report: (r) => {
+          reports.push(r);
+          next?.();
+        },
+      },
+    );
+    const pass = (r: PassRequest): Promise<void> =>
+      new Promise((resolve) => {
+        next = resolve;
+        walker.pass(r);
+      });
+    await pass(request);
+    await pass(request);
+    // The table now holds more than the budget: the last walk read to its end, so it starts over.
+    const flows = dump.messages.length - 1;
+    await pass({ ...request, entries: flows + 1, budget: flows });
+    walker.close();
+    await pass(request);
+    expect(reports.map((r) => (r.kind === 'report' ? r.starts : r.error.message))).toEqual([
+      ['new'],
+      ['fits'],
+      ['end'],
+      ['new'],
+    ]);
+  });
+
   it('a read that times out fails the pass with NetlinkTimeoutError and closes the socket', async () => {
     // Two datagrams of flows, then silence: no DONE.
     const kernel = new FakeKernel(() => dump.datagrams.slice(0, -1));

@@ -125,6 +125,8 @@ export async function startExporter(
   ns: Netns | undefined,
   port: number,
   extra: Record<string, string> = {},
+  /** node's own flags, before the script. */
+  nodeArgs: readonly string[] = [],
 ): Promise<ServingExporter> {
   const env = exporterEnv({
     CONNTRACK_EXPORTER_LISTEN_ADDRESS: `127.0.0.1:${port}`,
@@ -135,8 +137,8 @@ export async function startExporter(
   if (QUIET_LEVELS.has(env.CONNTRACK_EXPORTER_LOG_LEVEL ?? ''))
     throw new Error('startExporter reads the "listening" log line: use log level info or lower');
   const child = ns
-    ? ns.spawn(NODE, [CLI], env)
-    : spawn(NODE, [CLI], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    ? ns.spawn(NODE, [...nodeArgs, CLI], env)
+    : spawn(NODE, [...nodeArgs, CLI], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   let bound: number;
