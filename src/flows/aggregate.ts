@@ -245,7 +245,13 @@ function addressLabels(reporting: AddressReporting): (key: AddressKey) => Labels
   return f;
 }
 
-/** A pass's destination-port tallies: what the next pass combines with its own (see ByDstPort). */
+/**
+ * Passes whose samples the destination-port estimates of a sampled pass combine: its own and the
+ * two before it, three disjoint stretches of the walk (see ByDstPort).
+ */
+export const PORT_PASSES = 3;
+
+/** A pass's destination-port tallies: what the next passes combine with their own (see ByDstPort). */
 export interface PortSample {
   /** Flows the pass decoded, with ports or not: the size of the sample. */
   decoded: number;
@@ -259,15 +265,16 @@ export interface PortSample {
 
 /**
  * conntrack_flows_by_dst_port and conntrack_flow_bytes_by_dst_port: top K, "other" per protocol.
- * A sampled pass estimates them from its own sample and the previous pass's together: the walk
- * continues, so the two are disjoint stretches of the table, twice the sample for √2 less error
- * at no cost (docs/flow-passes.md#a-pass-costs-its-sample). A pass that read the whole
- * table counts exactly, from its own flows alone.
+ * A sampled pass estimates them from its own sample and those of the PORT_PASSES - 1 passes
+ * before it together: the walk continues, so they are disjoint stretches of the table, three
+ * times the sample for √3 less error at no cost (docs/flow-passes.md#a-pass-costs-its-sample). A
+ * pass that read the whole table counts exactly, from its own flows alone.
  */
 class ByDstPort implements Aggregate {
   readonly own: PortSample = { decoded: 0, flows: [], bytes: [], seen: [], sawCounters: false };
 
-  constructor(private readonly previous: PortSample | undefined) {}
+  /** @param previous the samples of the passes before, the latest first */
+  constructor(readonly previous: readonly PortSample[]) {}
 
   add(f: FlowFields, bytes: number): void {
     const own = this.own;
@@ -320,8 +327,7 @@ class ByDstPort implements Aggregate {
   }
 
   gauges(options: AggregateOptions): MetricGroup[] {
-    const samples =
-      options.sampled && this.previous && this.own.decoded > 0 ? [this.own, this.previous] : [this.own];
+    const samples = options.sampled && this.own.decoded > 0 ? [this.own, ...this.previous] : [this.own];
     const ranked = (table: 'flows' | 'bytes') => this.ranked(samples, table);
     const out = [topGroup(flowsByDstPort, topK(ranked('flows'), options.topK, portLabels, otherPortLabels))];
     if (samples.some((x) => x.sawCounters)) {
@@ -446,7 +452,7 @@ function aggregates(
   pods: PodTable | undefined,
   addresses: AddressReporting,
   expected: AddressCounts,
-  previousPorts: PortSample | undefined,
+  previousPorts: readonly PortSample[],
 ): Aggregate[] {
   return [
     new ByProtocolState(),
@@ -478,22 +484,23 @@ export class FlowAggregator {
    * @param pods the pods' addresses, when pod attribution is on
    * @param addresses how addresses appear in labels (full, by prefix, not at all)
    * @param expected distinct addresses to make room for (the last pass's addressCounts())
-   * @param previousPorts the previous sampled pass's portSample(), combined into the port estimates
+   * @param previousPorts the previous sampled pass's portWindow(), combined into the port estimates
    */
   constructor(
     nowNs: number,
     pods?: PodTable,
     addresses: AddressReporting = FULL_ADDRESSES,
     expected: AddressCounts = { src: 0, dst: 0 },
-    previousPorts?: PortSample,
+    previousPorts: readonly PortSample[] = [],
   ) {
     this.parts = aggregates(nowNs, pods, addresses, expected, previousPorts);
   }
 
-  /** This pass's own destination-port tallies, for the next pass to combine with its own. */
-  portSample(): PortSample | undefined {
-    for (const p of this.parts) if (p instanceof ByDstPort) return p.own;
-    return undefined;
+  /** The destination-port samples the next pass combines with its own: this one's first. */
+  portWindow(): PortSample[] {
+    for (const p of this.parts)
+      if (p instanceof ByDstPort) return [p.own, ...p.previous].slice(0, PORT_PASSES - 1);
+    return [];
   }
 
   /** Distinct addresses tallied so far (0 with addresses reported `none`). */

@@ -175,7 +175,7 @@ class PassState {
     /** The last pass's distinct addresses: the tallies start with room for as many. */
     expected: AddressCounts,
     /** The last sampled pass's port tallies, combined into this pass's port estimates. */
-    previousPorts: PortSample | undefined,
+    previousPorts: readonly PortSample[],
   ) {
     this.aggregator = new FlowAggregator(
       request.nowNs,
@@ -208,7 +208,7 @@ export class FlowWalker {
   /** Distinct addresses of the last pass. */
   private addressCounts: AddressCounts = { src: 0, dst: 0 };
   /** The port tallies of the last pass, if it succeeded on a sample (not the whole table). */
-  private previousPorts: PortSample | undefined;
+  private previousPorts: readonly PortSample[] = [];
   /** Leading flows of the current batch still to compare with the recent ones. */
   private head = 0;
   /** Datagrams read from the current socket, not yet decoded; the first from `queueOffset`. */
@@ -244,7 +244,7 @@ export class FlowWalker {
     this.disarm();
     this.state = undefined;
     this.holding = false;
-    this.previousPorts = undefined;
+    this.previousPorts = [];
     this.afresh = true;
     this.retire();
   }
@@ -486,7 +486,7 @@ export class FlowWalker {
     st.aggregator = undefined;
     this.addressCounts = aggregator.addressCounts();
     const { samples, folded } = aggregator.result({ topK, seriesBudget }, scale);
-    this.previousPorts = scale !== 1 ? aggregator.portSample() : undefined;
+    this.previousPorts = scale !== 1 ? aggregator.portWindow() : [];
     this.hooks.report({
       kind: 'report',
       output: { samples: samples.map(toPlain), folded, malformed: st.malformed },
@@ -502,7 +502,7 @@ export class FlowWalker {
   private fail(error: Error): void {
     this.disarm();
     this.afresh = true;
-    this.previousPorts = undefined;
+    this.previousPorts = [];
     const had = this.state !== undefined;
     this.state = undefined;
     this.retire();

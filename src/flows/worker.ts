@@ -11,7 +11,6 @@ import { setPriority } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { isMainThread, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { trimNativeHeap } from '../netlink/native.js';
 import { toPlainError, type PlainError } from './errors.js';
 import { FlowWalker, type PassReport, type PassRequest } from './walk.js';
 
@@ -52,8 +51,9 @@ function serve(data: WorkerData): void {
   // A thread blocked in Atomics.wait never runs V8's idle-time memory reducer, so the garbage of
   // a pass and the heap pages it grew would stay resident until the next pass. One full,
   // memory-reducing collection after each pass that leaves the walk paused gives them back
-  // (20-45 ms measured at the default budget, against about 500 ms for the pass itself), and
-  // malloc_trim gives back the C heap's free pages (the pass's datagrams) the same way.
+  // (20-45 ms measured at the default budget, against about 500 ms for the pass itself). (The
+  // worker runs only where the addon cannot load, so there is no malloc_trim to call here; the
+  // collector calls it after every pass, for the process.)
   const gc = gcFunction();
   const { port } = data;
   const wake = new Int32Array(data.wake);
@@ -66,7 +66,6 @@ function serve(data: WorkerData): void {
       },
       awaitNext: () => {
         gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-        trimNativeHeap();
         // The supervisor posts, then bumps `wake`: read the counter first, so a request posted
         // between the check and the wait makes the wait return at once.
         for (;;) {

@@ -218,21 +218,31 @@ export function formatHistogram(
 }
 
 /**
- * The Prometheus sink: one registry per format, built once. Renders run one at a time (each sets
+ * The Prometheus sink: one registry per format, built once, when first asked for. Renders run one at a time (each sets
  * the snapshot the metric objects' collect() reads), so concurrent renders of different snapshots
  * never mix. Metrics without samples in the snapshot are left out entirely: absent is not zero.
  */
 export class PrometheusSink {
-  private readonly registries: Readonly<Record<ExpositionFormat, FormatRegistry>>;
+  /** Built on the first render in their format (a scraper asks for one format, as a rule). */
+  private readonly registries: Partial<Record<ExpositionFormat, FormatRegistry>> = {};
+  private readonly samplesOf: SamplesOf = (def) => this.current.get(def) ?? [];
   private current = new Map<MetricDef, Sample[]>();
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Per format and metric, the samples of the last render and their text. Samples are immutable,
+   * so the same sample objects render to the same text: the flow metrics (most of the series)
+   * come from the last pass, the same objects for every scrape until the next pass (20 scrapes
+   * of a 30 s interval at a scrape every 1.5 s), and are written once per pass.
+   */
+  private readonly rendered: Record<ExpositionFormat, Map<MetricDef, Rendered>> = {
+    prometheus: new Map(),
+    openmetrics: new Map(),
+  };
 
-  constructor(private readonly catalog: readonly MetricDef[] = CATALOG) {
-    const samplesOf: SamplesOf = (def) => this.current.get(def) ?? [];
-    this.registries = {
-      prometheus: new FormatRegistry('prometheus', catalog, samplesOf),
-      openmetrics: new FormatRegistry('openmetrics', catalog, samplesOf),
-    };
+  constructor(private readonly catalog: readonly MetricDef[] = CATALOG) {}
+
+  private registry(format: ExpositionFormat): FormatRegistry {
+    return (this.registries[format] ??= new FormatRegistry(format, this.catalog, this.samplesOf));
   }
 
   /** The exposition of `snapshot` in `format` (a complete body, `# EOF` included for OpenMetrics). */
@@ -252,17 +262,29 @@ export class PrometheusSink {
     this.current = byMetric;
     try {
       const families: string[] = [];
-      const registry = this.registries[format];
+      const registry = this.registry(format);
+      const rendered = this.rendered[format];
       for (const def of this.catalog) {
         const samples = byMetric.get(def);
-        if (!samples) continue;
-        if (def.type === 'gaugehistogram' && format === 'openmetrics') {
-          families.push(formatGaugeHistogram(def, histogramsOf(samples)));
-        } else if (def.type === 'histogram') {
-          families.push(formatHistogram(def, histogramsOf(samples), format));
-        } else {
-          families.push(...(await registry.families(def)));
+        if (!samples) {
+          rendered.delete(def);
+          continue;
         }
+        const last = rendered.get(def);
+        if (last && sameSamples(last.samples, samples)) {
+          families.push(...last.text);
+          continue;
+        }
+        let text: string[];
+        if (def.type === 'gaugehistogram' && format === 'openmetrics') {
+          text = [formatGaugeHistogram(def, histogramsOf(samples))];
+        } else if (def.type === 'histogram') {
+          text = [formatHistogram(def, histogramsOf(samples), format)];
+        } else {
+          text = await registry.families(def);
+        }
+        rendered.set(def, { samples, text });
+        families.push(...text);
       }
       // The joins of prom-client's Registry.metrics() for each format.
       return format === 'openmetrics' ? `${families.join('\n')}\n# EOF\n` : `${families.join('\n\n')}\n`;
@@ -270,6 +292,18 @@ export class PrometheusSink {
       this.current = new Map();
     }
   }
+}
+
+interface Rendered {
+  readonly samples: readonly Sample[];
+  readonly text: readonly string[];
+}
+
+/** The same sample objects, in the same order. */
+function sameSamples(a: readonly Sample[], b: readonly Sample[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 let shared: PrometheusSink | undefined;

@@ -460,10 +460,10 @@ describe('partitions', () => {
   });
 });
 
-describe('port estimates of a sampled pass combine the previous pass', () => {
+describe('port estimates of a sampled pass combine the two passes before it', () => {
   /** An aggregator fed `counts` UDP flows per destination port (no acct counters). */
   function fed(counts: Record<number, number>, previous?: FlowAggregator): FlowAggregator {
-    const agg = new FlowAggregator(0, undefined, undefined, undefined, previous?.portSample());
+    const agg = new FlowAggregator(0, undefined, undefined, undefined, previous?.portWindow());
     const f = new FlowFields();
     f.family = 2;
     f.orig.proto = 17;
@@ -477,7 +477,7 @@ describe('port estimates of a sampled pass combine the previous pass', () => {
     return agg;
   }
 
-  it('scales both samples together to the entries; a whole-table pass counts its own flows only', () => {
+  it('scales the samples together to the entries; a whole-table pass counts its own flows only', () => {
     const first = fed({ 53: 30, 80: 10 });
     // 40 flows read of a 400-entry table: scale 10, over the 80 flows of both passes.
     const sampled = fed({ 53: 10, 80: 30 }, first).result(WIDE, 10);
@@ -487,6 +487,13 @@ describe('port estimates of a sampled pass combine the previous pass', () => {
     });
     // conntrack_flows stays this pass's own estimate.
     expect(sum(gauges(sampled, 'conntrack_flows'))).toBe(400);
+    // A third pass: 40 flows of 400, over the 120 flows of all three (53: 30 + 10 + 20 of 120).
+    const second = fed({ 53: 10, 80: 30 }, first);
+    const third = fed({ 53: 20, 80: 20 }, second).result(WIDE, 10);
+    expect(table(third, 'conntrack_flows_by_dst_port')).toEqual({
+      'protocol=udp,port=53': 200,
+      'protocol=udp,port=80': 200,
+    });
     // Without a previous pass, this pass alone.
     expect(table(fed({ 53: 10, 80: 30 }).result(WIDE, 10), 'conntrack_flows_by_dst_port')).toEqual({
       'protocol=udp,port=80': 300,
@@ -499,15 +506,22 @@ describe('port estimates of a sampled pass combine the previous pass', () => {
     });
   });
 
-  it('carries only its own tallies, never the previous pass’s', () => {
+  it('combines the last three passes, never an older one', () => {
     const a = fed({ 53: 5 });
     const b = fed({ 80: 5 }, a);
-    b.result(WIDE, 10);
-    const c = fed({ 443: 5 }, b).result(WIDE, 10);
-    // c combines with b only: 53 (from a) is gone.
-    expect(Object.keys(table(c, 'conntrack_flows_by_dst_port')).sort()).toEqual([
+    const c = fed({ 443: 5 }, b);
+    // c combines with b and a.
+    expect(Object.keys(table(c.result(WIDE, 10), 'conntrack_flows_by_dst_port')).sort()).toEqual([
+      'protocol=udp,port=443',
+      'protocol=udp,port=53',
+      'protocol=udp,port=80',
+    ]);
+    // d combines with c and b: 53 (from a) is gone.
+    const d = fed({ 8080: 5 }, c).result(WIDE, 10);
+    expect(Object.keys(table(d, 'conntrack_flows_by_dst_port')).sort()).toEqual([
       'protocol=udp,port=443',
       'protocol=udp,port=80',
+      'protocol=udp,port=8080',
     ]);
   });
 });

@@ -1,7 +1,8 @@
 // The Prometheus sink in both exposition formats: every name, HELP and TYPE of the catalogue is
 // rendered, promtool lints the 0.0.4 text, and the sink's own promises
 // (registries reused across renders and formats, renders that never mix snapshots, absent is not
-// zero, the gauge histogram's series) are checked on its output.
+// zero, the gauge histogram's series, the same sample objects written once) are checked on its
+// output.
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -255,6 +256,30 @@ describe('PrometheusSink, one registry per format for the life of the process', 
       expect(partial).not.toContain('cpu="1"');
       expect(partial).not.toContain('flow_age');
       expect(sampleLines(partial)).toEqual(['conntrack_stat_found_total{cpu="2"} 1']);
+    }
+  });
+
+  it('writes the same sample objects once (the flow metrics of a pass), and new ones afresh', async () => {
+    const sink = new PrometheusSink();
+    for (const format of formats) {
+      const port = { ...sample(flowsByDstPort, { protocol: 'tcp', port: '443' }, 7) };
+      const first = await sink.render(snapshot([sample(entries, {}, 1), port]), format);
+      expect(first).toContain('conntrack_flows_by_dst_port{protocol="tcp",port="443"} 7');
+      // The same object again (changed behind the sink's back, which samples never are): its
+      // text is the one written before; the new entries sample is written afresh.
+      (port as { value: number }).value = 8;
+      const again = await sink.render(snapshot([sample(entries, {}, 2), port]), format);
+      expect(again).toContain('conntrack_flows_by_dst_port{protocol="tcp",port="443"} 7');
+      expect(again).toContain('conntrack_entries 2');
+      // A new object with the same labels (the next pass): written from its own value.
+      const next = sample(flowsByDstPort, { protocol: 'tcp', port: '443' }, 9);
+      const third = await sink.render(snapshot([sample(entries, {}, 2), next]), format);
+      expect(third).toContain('conntrack_flows_by_dst_port{protocol="tcp",port="443"} 9');
+      // One more or one fewer sample is a different list, whatever objects it shares.
+      const more = sample(flowsByDstPort, { protocol: 'udp', port: '53' }, 1);
+      const fourth = await sink.render(snapshot([next, more]), format);
+      expect(fourth).toContain('port="53"} 1');
+      expect(await sink.render(snapshot([next]), format)).not.toContain('port="53"');
     }
   });
 
