@@ -56,8 +56,8 @@ export class AddressTally {
 
   /** Every address with its flows, or its bytes, in first-seen order. */
   *entries(weight: 'flows' | 'bytes'): Generator<readonly [AddressKey, number]> {
-    const values = weight === 'flows' ? this.flows : this.bytes;
-    for (let e = 0; e < this.count; e++) yield [this.v6?.[e] ?? this.v4[e] ?? 0, values[e] ?? 0];
+    const ranked = this.ranked(weight);
+    for (let e = 0; e < ranked.length; e++) yield [ranked.key(e), ranked.weight(e)];
   }
 
   private entryOfNumber(key: number): number {

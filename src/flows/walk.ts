@@ -255,7 +255,7 @@ export class FlowWalker {
     if (r.buckets !== undefined && this.buckets !== undefined && r.buckets !== this.buckets) return 'resize';
     if (r.entries <= r.budget) return 'fits';
     // The last pass read to the end of the table (it fitted then): the walk starts over.
-    if (!this.walking || !this.socket) return 'end';
+    if (!this.walking) return 'end';
     return undefined;
   }
 
@@ -500,12 +500,9 @@ export class FlowWalker {
   }
 
   private fail(error: Error): void {
-    this.disarm();
-    this.afresh = true;
-    this.previousPorts = [];
     const had = this.state !== undefined;
-    this.state = undefined;
-    this.retire();
+    // As after close(): the next pass starts a new walk, alone.
+    this.close();
     if (had) this.hooks.report({ kind: 'error', error });
   }
 }

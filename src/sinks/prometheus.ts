@@ -218,9 +218,9 @@ export function formatHistogram(
 }
 
 /**
- * The Prometheus sink: one registry per format, built once, when first asked for. Renders run one at a time (each sets
- * the snapshot the metric objects' collect() reads), so concurrent renders of different snapshots
- * never mix. Metrics without samples in the snapshot are left out entirely: absent is not zero.
+ * The Prometheus sink: one registry per format, built once, on the first render in that format.
+ * Renders run one at a time (each sets the snapshot the metric objects' collect() reads), so
+ * concurrent renders of different snapshots never mix. Metrics without samples in the snapshot are left out entirely: absent is not zero.
  */
 export class PrometheusSink {
   /** Built on the first render in their format (a scraper asks for one format, as a rule). */
