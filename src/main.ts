@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './log.js';
 import { collectorSuccess, otlpExportFailures } from './metrics/catalog.js';
 import { sample, type Snapshot } from './metrics/sample.js';
 import { Telemetry } from './metrics/telemetry.js';
+import { releaseFilePages } from './netlink/native.js';
 import { Collection } from './scrape/collection.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './sinks/prometheus.js';
 import { OtlpExportHealth } from './sinks/otlp-health.js';
@@ -194,12 +195,14 @@ async function serve(config: Config, web: WebConfig | undefined, log: Logger): P
     { address: server.address, tls: server.tls, collectors: config.collectors, exporters: config.exporters },
     'conntrack-exporter listening',
   );
+  const releaseTimer = releaseStartPagesLater(config.releaseFilePagesAfterMs, log);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   log.info({ signal }, 'shutting down');
+  clearTimeout(releaseTimer);
   const deadline = new Promise<'timeout'>((resolve) =>
     setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref(),
   );
@@ -223,6 +226,24 @@ async function serve(config: Config, web: WebConfig | undefined, log: Logger): P
     );
   }
   return 0;
+}
+
+/**
+ * Once the start is over (its code loaded and run, the first passes and scrapes compiled), the
+ * process stops mapping the clean file pages it no longer touches (src/netlink/native.ts); what
+ * scrapes and passes use maps again on first touch. One log line says how much was dropped.
+ */
+function releaseStartPagesLater(afterMs: number, log: Logger): NodeJS.Timeout | undefined {
+  if (afterMs === 0) return undefined;
+  return setTimeout(() => {
+    try {
+      const bytes = releaseFilePages();
+      if (bytes === undefined) log.debug('start-up pages kept: the netlink socket addon is not built');
+      else log.info({ releasedMb: Math.round(bytes / 1e5) / 10 }, 'released the mappings of start-up pages');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not release the mappings of start-up pages');
+    }
+  }, afterMs).unref();
 }
 
 /** Entry point used by cli.ts: runs main and ends the process with its code. */

@@ -10,6 +10,7 @@ import { CLI, NODE, exporterEnv, startExporter } from './support/exporter.js';
 import { parseExposition, valueOf } from './support/exposition.js';
 import { sh } from './support/netns.js';
 import { procTree } from './support/proc-tree.js';
+import { quietPeriod, waitFor } from './support/wait.js';
 
 const execFileP = promisify(execFile);
 
@@ -288,5 +289,57 @@ describe('node flags', () => {
     const chosen = await started({ MALLOC_ARENA_MAX: '4' }, [...NODE_FLAGS]);
     expect(chosen.environ).toContain('MALLOC_ARENA_MAX=4');
     expect(chosen.environ).not.toContain('MALLOC_ARENA_MAX=1');
+  });
+});
+
+describe('start-up pages', () => {
+  const rssFile = async (pid: number | undefined): Promise<number> =>
+    Number(/^RssFile:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]);
+
+  it('releases the mappings of start-up pages once, when CONNTRACK_EXPORTER_RELEASE_FILE_PAGES_AFTER_SECONDS says, and serves on', async () => {
+    const exporter = await startExporter(undefined, 0, {
+      CONNTRACK_EXPORTER_RELEASE_FILE_PAGES_AFTER_SECONDS: '2',
+    });
+    try {
+      const before = await rssFile(exporter.child.pid);
+      const line = await waitFor(
+        () =>
+          exporter
+            .stderr()
+            .split('\n')
+            .find((l) => l.includes('released the mappings of start-up pages')),
+        { timeout: 10_000, what: 'the release log line' },
+      );
+      const releasedMb = (JSON.parse(line) as { releasedMb: number }).releasedMb;
+      expect(releasedMb).toBeGreaterThan(10);
+      expect(before - (await rssFile(exporter.child.pid))).toBeGreaterThan(5_000);
+      const res = await fetch(`${exporter.url}/metrics`);
+      expect(res.status).toBe(200);
+      const body = parseExposition(await res.text());
+      expect(valueOf(body, 'conntrack_scrape_collector_success', { collector: 'table' })).toBe(1);
+      // Once: no second line (a timer repeating at its interval would have written one).
+      await quietPeriod(2500);
+      expect(
+        exporter
+          .stderr()
+          .split('\n')
+          .filter((l) => l.includes('start-up pages')),
+      ).toHaveLength(1);
+    } finally {
+      expect(await exporter.stop('SIGTERM')).toBe(0);
+    }
+  });
+
+  it('keeps them with 0', async () => {
+    const exporter = await startExporter(undefined, 0, {
+      CONNTRACK_EXPORTER_RELEASE_FILE_PAGES_AFTER_SECONDS: '0',
+    });
+    try {
+      // 0 is never, not at once.
+      await quietPeriod(1500);
+      expect(exporter.stderr()).not.toContain('start-up pages');
+    } finally {
+      expect(await exporter.stop('SIGTERM')).toBe(0);
+    }
   });
 });

@@ -251,16 +251,22 @@ function addressLabels(reporting: AddressReporting): (key: AddressKey) => Labels
  */
 export const PORT_PASSES = 3;
 
-/** A pass's destination-port tallies: what the next passes combine with their own (see ByDstPort). */
+/**
+ * A pass's destination-port tallies as the next passes keep them (see ByDstPort): per protocol,
+ * only the ports it saw, in ascending order, with their flows and bytes (a few kB at 2,000 ports,
+ * where the pass's own tables are 1 MiB a protocol).
+ */
 export interface PortSample {
   /** Flows the pass decoded, with ports or not: the size of the sample. */
-  decoded: number;
-  /** Per protocol, flows and bytes by destination port (1 MiB a protocol, allocated on first use). */
-  readonly flows: (Float64Array | undefined)[];
-  readonly bytes: (Float64Array | undefined)[];
-  /** Per protocol, the ports with flows. */
-  readonly seen: (number[] | undefined)[];
-  sawCounters: boolean;
+  readonly decoded: number;
+  readonly sawCounters: boolean;
+  readonly protocols: readonly (SeenPorts | undefined)[];
+}
+
+interface SeenPorts {
+  readonly ports: Int32Array;
+  readonly flows: Float64Array;
+  readonly bytes: Float64Array;
 }
 
 /**
@@ -271,52 +277,80 @@ export interface PortSample {
  * pass that read the whole table counts exactly, from its own flows alone.
  */
 class ByDstPort implements Aggregate {
-  readonly own: PortSample = { decoded: 0, flows: [], bytes: [], seen: [], sawCounters: false };
+  private decoded = 0;
+  private sawCounters = false;
+  /** Per protocol, flows and bytes by destination port (1 MiB a protocol, allocated on first use). */
+  private readonly flows: (Float64Array | undefined)[] = [];
+  private readonly bytes: (Float64Array | undefined)[] = [];
+  /** Per protocol, the ports with flows, in the order first seen. */
+  private readonly seen: (number[] | undefined)[] = [];
+  private compact: PortSample | undefined;
 
   /** @param previous the samples of the passes before, the latest first */
   constructor(readonly previous: readonly PortSample[]) {}
 
   add(f: FlowFields, bytes: number): void {
-    const own = this.own;
-    own.decoded += 1;
+    this.decoded += 1;
     const proto = f.orig.proto;
     if (!PORTED.has(proto) || f.orig.dport < 0) return;
-    let flows = own.flows[proto];
-    let portBytes = own.bytes[proto];
+    let flows = this.flows[proto];
+    let portBytes = this.bytes[proto];
     if (!flows || !portBytes) {
-      own.flows[proto] = flows = new Float64Array(65536);
-      own.bytes[proto] = portBytes = new Float64Array(65536);
-      own.seen[proto] = [];
+      this.flows[proto] = flows = new Float64Array(65536);
+      this.bytes[proto] = portBytes = new Float64Array(65536);
+      this.seen[proto] = [];
     }
     const port = f.orig.dport;
     const n = flows[port] ?? 0;
-    if (n === 0) own.seen[proto]?.push(port);
+    if (n === 0) this.seen[proto]?.push(port);
     flows[port] = n + 1;
     if (bytes >= 0) {
-      own.sawCounters = true;
+      this.sawCounters = true;
       portBytes[port] = (portBytes[port] ?? 0) + bytes;
     }
   }
 
+  /** This pass's tallies in the compact form (made once, when the pass is over). */
+  sample(): PortSample {
+    if (this.compact) return this.compact;
+    const protocols = this.seen.map((seen, proto): SeenPorts | undefined => {
+      const flows = this.flows[proto];
+      const bytes = this.bytes[proto];
+      if (!seen || !flows || !bytes) return undefined;
+      const ports = Int32Array.from(seen).sort();
+      // Float64Array.from, not ports.map: that would make Int32Arrays and truncate the bytes.
+      const counts = (table: Float64Array) => Float64Array.from(ports, (p) => table[p] ?? 0);
+      return { ports, flows: counts(flows), bytes: counts(bytes) };
+    });
+    this.compact = { decoded: this.decoded, sawCounters: this.sawCounters, protocols };
+    return this.compact;
+  }
+
   /**
-   * Key protocol * 65536 + port and its count, by protocol and port, over the given samples. The
-   * counts are weighted so that the pass's own scale (entries / its decoded flows) turns the sum
-   * into entries / (all decoded flows) per flow.
+   * Key protocol * 65536 + port and its count, by protocol and port, over the given samples (a
+   * merge of their ascending port lists). The counts are weighted so that the pass's own scale
+   * (entries / its decoded flows) turns the sum into entries / (all decoded flows) per flow.
    */
-  private ranked(samples: readonly PortSample[], table: 'flows' | 'bytes'): Listed<number> {
-    const weight = this.own.decoded / samples.reduce((n, x) => n + x.decoded, 0);
-    const protocols = Math.max(...samples.map((x) => x.flows.length));
+  private static ranked(samples: readonly PortSample[], table: 'flows' | 'bytes'): Listed<number> {
+    const weight = (samples[0]?.decoded ?? 0) / samples.reduce((n, x) => n + x.decoded, 0);
+    const protocols = Math.max(...samples.map((x) => x.protocols.length));
     const keys: number[] = [];
     const weights: number[] = [];
     for (let proto = 0; proto < protocols; proto++) {
-      if (!samples.some((x) => x.seen[proto])) continue;
-      // The seen ports alone (a few thousand, not 65,536), in port order, each once.
-      const ports = Int32Array.from(samples.flatMap((x) => x.seen[proto] ?? [])).sort();
-      for (let i = 0; i < ports.length; i++) {
-        const port = ports[i] ?? 0;
-        if (i > 0 && port === ports[i - 1]) continue;
+      const lists = samples.flatMap((x) => x.protocols[proto] ?? []);
+      const at = new Int32Array(lists.length);
+      for (;;) {
+        let port = 65536;
+        for (let i = 0; i < lists.length; i++) port = Math.min(port, lists[i]?.ports[at[i] ?? 0] ?? 65536);
+        if (port === 65536) break;
         let n = 0;
-        for (const x of samples) n += x[table][proto]?.[port] ?? 0;
+        for (let i = 0; i < lists.length; i++) {
+          const list = lists[i];
+          const j = at[i] ?? 0;
+          if (list?.ports[j] !== port) continue;
+          n += list[table][j] ?? 0;
+          at[i] = j + 1;
+        }
         if (n > 0) {
           keys.push(proto * 65536 + port);
           weights.push(n * weight);
@@ -327,8 +361,9 @@ class ByDstPort implements Aggregate {
   }
 
   gauges(options: AggregateOptions): MetricGroup[] {
-    const samples = options.sampled && this.own.decoded > 0 ? [this.own, ...this.previous] : [this.own];
-    const ranked = (table: 'flows' | 'bytes') => this.ranked(samples, table);
+    const own = this.sample();
+    const samples = options.sampled && own.decoded > 0 ? [own, ...this.previous] : [own];
+    const ranked = (table: 'flows' | 'bytes') => ByDstPort.ranked(samples, table);
     const out = [topGroup(flowsByDstPort, topK(ranked('flows'), options.topK, portLabels, otherPortLabels))];
     if (samples.some((x) => x.sawCounters)) {
       out.push(
@@ -499,7 +534,7 @@ export class FlowAggregator {
   /** The destination-port samples the next pass combines with its own: this one's first. */
   portWindow(): PortSample[] {
     for (const p of this.parts)
-      if (p instanceof ByDstPort) return [p.own, ...p.previous].slice(0, PORT_PASSES - 1);
+      if (p instanceof ByDstPort) return [p.sample(), ...p.previous].slice(0, PORT_PASSES - 1);
     return [];
   }
 

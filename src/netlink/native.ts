@@ -32,9 +32,10 @@ export interface DumpSocketApi extends NetlinkSocketApi {
   send(fd: number, buffer: Uint8Array): number;
 }
 
-/** The whole addon: the socket functions and malloc_trim. */
+/** The whole addon: the socket functions, malloc_trim and the file-page release. */
 interface Addon extends DumpSocketApi {
   trim(): boolean;
+  releaseFilePages(): number;
 }
 
 /** The package root: the nearest directory up from this module with a package.json. */
@@ -80,4 +81,21 @@ export function trimNativeHeap(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Drops the page table entries of the process's clean file-backed pages (native/nlmc.c says
+ * which mappings and why nothing visible changes): the node binary's pages that only the start
+ * used (its snapshot, bootstrap code, the compilers' first work) stop counting as resident; they
+ * stay in the page cache and come back on their next use. Returns the resident bytes dropped, or
+ * undefined when the addon is not built (then nothing changes).
+ */
+export function releaseFilePages(): number | undefined {
+  let api: Addon;
+  try {
+    api = addon();
+  } catch {
+    return undefined;
+  }
+  return api.releaseFilePages();
 }

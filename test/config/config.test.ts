@@ -57,6 +57,7 @@ const DEFAULTS: Config = {
   ]),
   flow: DEFAULT_FLOW,
   shutdownTimeoutMs: 10000,
+  releaseFilePagesAfterMs: 60000,
   exporters: { prometheus: true, otlp: false },
   otlp: {
     endpoint: 'http://localhost:4318/v1/metrics',
@@ -123,6 +124,7 @@ describe('every variable, set to a non-default value', () => {
       CONNTRACK_EXPORTER_EVENTS_PORTS: ' 53, 8080,53 ',
       CONNTRACK_EXPORTER_EVENTS_POD_ATTRIBUTION: 'true',
       CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS: '2.5',
+      CONNTRACK_EXPORTER_RELEASE_FILE_PAGES_AFTER_SECONDS: '0',
       OTEL_METRICS_EXPORTER: 'otlp',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.example:4318',
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
@@ -166,6 +168,7 @@ describe('every variable, set to a non-default value', () => {
       ]),
       flow,
       shutdownTimeoutMs: 2500,
+      releaseFilePagesAfterMs: 0,
       exporters: { prometheus: false, otlp: true },
       otlp: {
         endpoint: 'https://collector.example:4318/v1/metrics',
@@ -271,6 +274,7 @@ describe('problems: all at once, each with the name and what is valid', () => {
     ['CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS', '0', 'must be >= 1'],
     ['CONNTRACK_EXPORTER_FLOW_SKIP_ABOVE_USAGE', '1.01', 'must be <= 1'],
     ['CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS', '-1', 'must be >= 0'],
+    ['CONNTRACK_EXPORTER_RELEASE_FILE_PAGES_AFTER_SECONDS', '3601', 'must be <= 3600'],
     ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', 'must be equal to one of the allowed values'],
     ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zstd', 'must be equal to one of the allowed values'],
     ['OTEL_EXPORTER_OTLP_TIMEOUT', '0', 'must be >= 1'],

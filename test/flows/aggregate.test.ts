@@ -524,4 +524,76 @@ describe('port estimates of a sampled pass combine the two passes before it', ()
       'protocol=udp,port=8080',
     ]);
   });
+
+  it('equals the direct sum over three passes, flows and bytes, in every protocol (property)', () => {
+    // A pass: per flow, protocol (TCP or UDP), destination port, bytes.
+    const pass = fc.array(
+      fc.record({
+        tcp: fc.boolean(),
+        port: fc.oneof(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 65535 })),
+        bytes: fc.integer({ min: 0, max: 2 ** 40 }),
+      }),
+      { minLength: 1, maxLength: 60 },
+    );
+    fc.assert(
+      fc.property(fc.array(pass, { minLength: 1, maxLength: 4 }), (passes) => {
+        let previous: FlowAggregator | undefined;
+        let last: FlowAggregator | undefined;
+        for (const flows of passes) {
+          const agg = new FlowAggregator(0, undefined, undefined, undefined, previous?.portWindow());
+          const f = new FlowFields();
+          f.family = 2;
+          f.orig.src = 1;
+          f.orig.dst = 2;
+          f.status = 8;
+          for (const flow of flows) {
+            f.orig.proto = flow.tcp ? 6 : 17;
+            f.orig.dport = flow.port;
+            f.origBytes = flow.bytes;
+            f.replyBytes = 0;
+            agg.add(f);
+          }
+          previous = last = agg;
+        }
+        const window = passes.slice(-3);
+        const own = window.at(-1)?.length ?? 0;
+        const decoded = window.reduce((n, p) => n + p.length, 0);
+        const scale = 7;
+        // Each of the window's flows weighs scale * own / decoded.
+        const expected = { flows: {} as Record<string, number>, bytes: {} as Record<string, number> };
+        for (const flow of window.flat()) {
+          const key = `protocol=${flow.tcp ? 'tcp' : 'udp'},port=${flow.port}`;
+          expected.flows[key] = (expected.flows[key] ?? 0) + 1;
+          expected.bytes[key] = (expected.bytes[key] ?? 0) + flow.bytes;
+        }
+        const r = last?.result(WIDE, scale);
+        if (!r) return;
+        for (const [metric, want] of [
+          ['conntrack_flows_by_dst_port', expected.flows],
+          ['conntrack_flow_bytes_by_dst_port', expected.bytes],
+        ] as const) {
+          const got = table(r, metric);
+          expect(Object.keys(got).sort()).toEqual(
+            Object.keys(want)
+              .filter((k) => (want[k] ?? 0) > 0)
+              .sort(),
+          );
+          for (const [k, v] of Object.entries(got)) {
+            const w = ((want[k] ?? 0) * scale * own) / decoded;
+            expect(Math.abs(v - w) / Math.max(1, w), `${metric} ${k}`).toBeLessThan(1e-9);
+          }
+        }
+      }),
+      runs(300),
+    );
+  });
+
+  it('keeps only the ports a pass saw for the passes after it', () => {
+    const window = fed({ 53: 3, 80: 1, 8080: 2 }).portWindow();
+    expect(window).toHaveLength(1);
+    const udp = window[0]?.protocols[17];
+    expect(Array.from(udp?.ports ?? [])).toEqual([53, 80, 8080]);
+    expect(Array.from(udp?.flows ?? [])).toEqual([3, 1, 2]);
+    expect(window[0]?.protocols[6]).toBeUndefined();
+  });
 });

@@ -302,6 +302,8 @@ capability is only effective for UID 0, so UID 0 with every other capability dro
   value: {{ $c.netlinkTimeoutSeconds | toString | quote }}
 - name: CONNTRACK_EXPORTER_SHUTDOWN_TIMEOUT_SECONDS
   value: {{ $c.shutdownTimeoutSeconds | toString | quote }}
+- name: CONNTRACK_EXPORTER_RELEASE_FILE_PAGES_AFTER_SECONDS
+  value: {{ $c.releaseFilePagesAfterSeconds | toString | quote }}
 - name: CONNTRACK_EXPORTER_FLOW_INTERVAL_SECONDS
   value: {{ $c.flows.intervalSeconds | toString | quote }}
 - name: CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS
