@@ -326,7 +326,7 @@ export const flowsDefinition = defineCollector<FlowSettings>({
       },
       CONNTRACK_EXPORTER_FLOW_MAX_FLOWS_PER_PASS: {
         type: 'integer',
-        default: 100000,
+        default: 50000,
         minimum: 1,
         maximum: 100000000,
         valid: 'an integer from 1 to 100000000',

@@ -246,10 +246,25 @@ function addressLabels(reporting: AddressReporting): (key: AddressKey) => Labels
 }
 
 /**
- * Passes whose samples the destination-port estimates of a sampled pass combine: its own and the
- * two before it, three disjoint stretches of the walk (see ByDstPort).
+ * The destination-port estimates of a sampled pass combine its own sample with those of the
+ * passes before it, latest first, until together they hold PORT_WINDOW_FLOWS decoded flows (six
+ * passes at the default budget of 50,000), and never more than PORT_WINDOW_PASSES passes: the
+ * walk continues, so they are disjoint stretches of the table (see ByDstPort).
  */
-export const PORT_PASSES = 3;
+export const PORT_WINDOW_FLOWS = 300_000;
+export const PORT_WINDOW_PASSES = 8;
+
+/** The leading samples that make a window (latest first): the rule of PORT_WINDOW_FLOWS. */
+export function portWindowOf<T extends { readonly decoded: number }>(samples: readonly T[]): T[] {
+  const out: T[] = [];
+  let decoded = 0;
+  for (const x of samples) {
+    if (decoded >= PORT_WINDOW_FLOWS || out.length >= PORT_WINDOW_PASSES) break;
+    out.push(x);
+    decoded += x.decoded;
+  }
+  return out;
+}
 
 /**
  * A pass's destination-port tallies as the next passes keep them (see ByDstPort): per protocol,
@@ -271,10 +286,11 @@ interface SeenPorts {
 
 /**
  * conntrack_flows_by_dst_port and conntrack_flow_bytes_by_dst_port: top K, "other" per protocol.
- * A sampled pass estimates them from its own sample and those of the PORT_PASSES - 1 passes
- * before it together: the walk continues, so they are disjoint stretches of the table, three
- * times the sample for √3 less error at no cost (docs/flow-passes.md#a-pass-costs-its-sample). A
- * pass that read the whole table counts exactly, from its own flows alone.
+ * A sampled pass estimates them from its own sample and those of the passes before it together
+ * (portWindowOf): the walk continues, so they are disjoint stretches of the table, six times the
+ * sample at the default budget for √6 less error at no cost
+ * (docs/flow-passes.md#a-pass-costs-its-sample). A pass that read the whole table counts exactly,
+ * from its own flows alone.
  */
 class ByDstPort implements Aggregate {
   private decoded = 0;
@@ -362,7 +378,7 @@ class ByDstPort implements Aggregate {
 
   gauges(options: AggregateOptions): MetricGroup[] {
     const own = this.sample();
-    const samples = options.sampled && own.decoded > 0 ? [own, ...this.previous] : [own];
+    const samples = options.sampled && own.decoded > 0 ? portWindowOf([own, ...this.previous]) : [own];
     const ranked = (table: 'flows' | 'bytes') => ByDstPort.ranked(samples, table);
     const out = [topGroup(flowsByDstPort, topK(ranked('flows'), options.topK, portLabels, otherPortLabels))];
     if (samples.some((x) => x.sawCounters)) {
@@ -519,7 +535,8 @@ export class FlowAggregator {
    * @param pods the pods' addresses, when pod attribution is on
    * @param addresses how addresses appear in labels (full, by prefix, not at all)
    * @param expected distinct addresses to make room for (the last pass's addressCounts())
-   * @param previousPorts the previous sampled pass's portWindow(), combined into the port estimates
+   * @param previousPorts the previous sampled pass's portWindow(): this pass's own sample and the
+   *   first of them make its port estimates (portWindowOf)
    */
   constructor(
     nowNs: number,
@@ -533,8 +550,7 @@ export class FlowAggregator {
 
   /** The destination-port samples the next pass combines with its own: this one's first. */
   portWindow(): PortSample[] {
-    for (const p of this.parts)
-      if (p instanceof ByDstPort) return [p.sample(), ...p.previous].slice(0, PORT_PASSES - 1);
+    for (const p of this.parts) if (p instanceof ByDstPort) return portWindowOf([p.sample(), ...p.previous]);
     return [];
   }
 

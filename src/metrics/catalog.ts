@@ -321,7 +321,7 @@ export const flowAgeSeconds = def({
 
 const TOP_K = 'Top K values; the rest are summed in the "other" series, so the series add up to the total.';
 const TWO_PASSES =
-  "A sample combines the last pass's flows with those of the two passes before it (three times the sample, spanning three intervals).";
+  "A sample combines the last pass's flows with those of the passes before it, up to 300,000 flows (six passes at the default budget, spanning six intervals).";
 
 export const flowsByDstPort = def({
   name: 'conntrack_flows_by_dst_port',

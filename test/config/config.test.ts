@@ -30,7 +30,7 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
 
 const DEFAULT_FLOW: Config['flow'] = {
   intervalMs: 30000,
-  maxFlowsPerPass: 100000,
+  maxFlowsPerPass: 50000,
   seriesBudget: 300,
   topK: 10,
   skipAboveUsage: 0,

@@ -6,7 +6,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AddressReporting } from '../../src/conntrack/address-prefix.js';
-import { FlowAggregator, type AggregateResult } from '../../src/flows/aggregate.js';
+import {
+  FlowAggregator,
+  portWindowOf,
+  PORT_WINDOW_FLOWS,
+  PORT_WINDOW_PASSES,
+  type AggregateResult,
+} from '../../src/flows/aggregate.js';
 import type { GaugeSample, HistogramSample } from '../../src/metrics/sample.js';
 import { decodeFlowFields, FlowFields } from '../../src/conntrack/flow.js';
 import { FLOW_AGE_BUCKETS } from '../../src/metrics/catalog.js';
@@ -460,7 +466,7 @@ describe('partitions', () => {
   });
 });
 
-describe('port estimates of a sampled pass combine the two passes before it', () => {
+describe('port estimates of a sampled pass combine the passes before it', () => {
   /** An aggregator fed `counts` UDP flows per destination port (no acct counters). */
   function fed(counts: Record<number, number>, previous?: FlowAggregator): FlowAggregator {
     const agg = new FlowAggregator(0, undefined, undefined, undefined, previous?.portWindow());
@@ -506,26 +512,55 @@ describe('port estimates of a sampled pass combine the two passes before it', ()
     });
   });
 
-  it('combines the last three passes, never an older one', () => {
-    const a = fed({ 53: 5 });
-    const b = fed({ 80: 5 }, a);
-    const c = fed({ 443: 5 }, b);
-    // c combines with b and a.
-    expect(Object.keys(table(c.result(WIDE, 10), 'conntrack_flows_by_dst_port')).sort()).toEqual([
-      'protocol=udp,port=443',
-      'protocol=udp,port=53',
-      'protocol=udp,port=80',
+  it('combines at most PORT_WINDOW_PASSES passes, never an older one', () => {
+    let previous: FlowAggregator | undefined;
+    const ports = Array.from({ length: PORT_WINDOW_PASSES + 1 }, (_, i) => 1000 + i);
+    const aggs = ports.map((port) => (previous = fed({ [port]: 5 }, previous)));
+    const keys = (agg: FlowAggregator | undefined) =>
+      Object.keys(
+        table(agg?.result(WIDE, 10) ?? { samples: [], folded: 0 }, 'conntrack_flows_by_dst_port'),
+      ).sort();
+    const label = (port: number) => `protocol=udp,port=${port}`;
+    // The one before the last combines every pass so far.
+    expect(keys(aggs.at(-2))).toEqual(ports.slice(0, -1).map(label).sort());
+    // The last: the latest PORT_WINDOW_PASSES; the first pass's port is gone.
+    expect(keys(aggs.at(-1))).toEqual(ports.slice(1).map(label).sort());
+  });
+
+  it('stops combining once the window holds PORT_WINDOW_FLOWS flows', () => {
+    // Passes of 100,000 flows (one port each): three make the window, the fourth's drops the first.
+    const big = PORT_WINDOW_FLOWS / 3;
+    const a = fed({ 1: big });
+    const b = fed({ 2: big }, a);
+    const c = fed({ 3: big }, b);
+    const d = fed({ 4: big }, c);
+    const share = (agg: FlowAggregator) => table(agg.result(WIDE, 10), 'conntrack_flows_by_dst_port');
+    // Scale 10 over an own sample of `big`: the window's shares of 10 * big.
+    const shares = share(c);
+    expect(Object.keys(shares).sort()).toEqual([
+      'protocol=udp,port=1',
+      'protocol=udp,port=2',
+      'protocol=udp,port=3',
     ]);
-    // d combines with c and b: 53 (from a) is gone.
-    const d = fed({ 8080: 5 }, c).result(WIDE, 10);
-    expect(Object.keys(table(d, 'conntrack_flows_by_dst_port')).sort()).toEqual([
-      'protocol=udp,port=443',
-      'protocol=udp,port=80',
-      'protocol=udp,port=8080',
+    for (const v of Object.values(shares)) expect(v).toBeCloseTo((10 * big) / 3, 6);
+    expect(Object.keys(share(d)).sort()).toEqual([
+      'protocol=udp,port=2',
+      'protocol=udp,port=3',
+      'protocol=udp,port=4',
     ]);
   });
 
-  it('equals the direct sum over three passes, flows and bytes, in every protocol (property)', () => {
+  it('portWindowOf: the latest samples until PORT_WINDOW_FLOWS flows, at most PORT_WINDOW_PASSES', () => {
+    const of = (...decoded: number[]) => portWindowOf(decoded.map((n) => ({ decoded: n }))).length;
+    expect(of(...Array<number>(10).fill(50_000))).toBe(6);
+    expect(of(100_000, 100_000, 100_000, 100_000)).toBe(3);
+    expect(of(100_000, 100_000, 99_999, 1, 5)).toBe(4);
+    expect(of(400_000, 1, 1)).toBe(1);
+    expect(of(...Array<number>(20).fill(1))).toBe(PORT_WINDOW_PASSES);
+    expect(of()).toBe(0);
+  });
+
+  it('equals the direct sum over the window, flows and bytes, in every protocol (property)', () => {
     // A pass: per flow, protocol (TCP or UDP), destination port, bytes.
     const pass = fc.array(
       fc.record({
@@ -536,7 +571,7 @@ describe('port estimates of a sampled pass combine the two passes before it', ()
       { minLength: 1, maxLength: 60 },
     );
     fc.assert(
-      fc.property(fc.array(pass, { minLength: 1, maxLength: 4 }), (passes) => {
+      fc.property(fc.array(pass, { minLength: 1, maxLength: PORT_WINDOW_PASSES + 2 }), (passes) => {
         let previous: FlowAggregator | undefined;
         let last: FlowAggregator | undefined;
         for (const flows of passes) {
@@ -555,7 +590,7 @@ describe('port estimates of a sampled pass combine the two passes before it', ()
           }
           previous = last = agg;
         }
-        const window = passes.slice(-3);
+        const window = passes.slice(-PORT_WINDOW_PASSES);
         const own = window.at(-1)?.length ?? 0;
         const decoded = window.reduce((n, p) => n + p.length, 0);
         const scale = 7;
