@@ -320,13 +320,13 @@ export const flowAgeSeconds = def({
 });
 
 const TOP_K = 'Top K values; the rest are summed in the "other" series, so the series add up to the total.';
-const TWO_PASSES =
+const PORT_WINDOW =
   "A sample combines the last pass's flows with those of the passes before it, up to 300,000 flows (six passes at the default budget, spanning six intervals).";
 
 export const flowsByDstPort = def({
   name: 'conntrack_flows_by_dst_port',
   otelName: 'conntrack.flows.by_dst_port',
-  help: `Live flows by original destination port. ${TOP_K} ${FROM_PASS} ${TWO_PASSES}`,
+  help: `Live flows by original destination port. ${TOP_K} ${FROM_PASS} ${PORT_WINDOW}`,
   type: 'gauge',
   unit: '{flows}',
   labels: ['protocol', 'port'],
@@ -336,7 +336,7 @@ export const flowsByDstPort = def({
 export const flowBytesByDstPort = def({
   name: 'conntrack_flow_bytes_by_dst_port',
   otelName: 'conntrack.flow.bytes.by_dst_port',
-  help: `Bytes of live flows (both directions) by original destination port. ${TOP_K} ${FROM_PASS} ${TWO_PASSES}`,
+  help: `Bytes of live flows (both directions) by original destination port. ${TOP_K} ${FROM_PASS} ${PORT_WINDOW}`,
   type: 'gauge',
   unit: 'By',
   labels: ['protocol', 'port'],

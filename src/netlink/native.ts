@@ -76,10 +76,15 @@ function addon(): Addon {
  * (then the pages are only reused, nothing else changes).
  */
 export function trimNativeHeap(): boolean {
+  return builtAddon()?.trim() ?? false;
+}
+
+/** The addon, or undefined when it is not built (the callers then change nothing). */
+function builtAddon(): Addon | undefined {
   try {
-    return addon().trim();
+    return addon();
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -91,11 +96,5 @@ export function trimNativeHeap(): boolean {
  * undefined when the addon is not built (then nothing changes).
  */
 export function releaseFilePages(): number | undefined {
-  let api: Addon;
-  try {
-    api = addon();
-  } catch {
-    return undefined;
-  }
-  return api.releaseFilePages();
+  return builtAddon()?.releaseFilePages();
 }
